@@ -1,0 +1,6 @@
+"""Face datasets in CelebA's layout: the reader, attribute names and SynthFaces."""
+
+from fel.data.attributes import ATTRIBUTES, attribute_indices, check_attribute
+from fel.data.celeba import CelebA, CelebAFormatError, find_layout
+
+__all__ = ["ATTRIBUTES", "CelebA", "CelebAFormatError", "attribute_indices", "check_attribute", "find_layout"]

@@ -1,0 +1,449 @@
+"""Reader for CelebA-layout folders: real CelebA (any common layout) and SynthFaces.
+
+Accepted layouts for ``root``:
+
+* official: ``img_align_celeba/000001.jpg``, ``list_attr_celeba.txt``, ``list_eval_partition.txt``
+* torchvision: the same files under ``root/celeba/``
+* Kaggle: ``list_attr_celeba.csv``, ``list_eval_partition.csv``, ``img_align_celeba/img_align_celeba/``
+* zipped: ``img_align_celeba.zip`` beside the list files, read in place without extracting
+
+Images get CelebA's usual preprocessing: a centred 148x148 crop of the 178x218 aligned image,
+resized (antialiased) to ``size``. JPEGs are decoded at reduced scale where the output allows it
+(PIL ``draft``), the first pass runs in several processes, and the result is kept in a uint8
+``.npy`` cache that later epochs and notebooks memory-map.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import multiprocessing
+import os
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from fel.data.attributes import attribute_indices
+
+SPLITS = {"train": 0, "valid": 1, "test": 2}
+CROP = 148
+CACHE_FORMAT = 1  # bump when decoding changes, so stale caches are not reused
+GET_CELEBA = (
+    "Point fel at your own copy of CelebA (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html: "
+    "img_align_celeba.zip, list_attr_celeba.txt, list_eval_partition.txt), or make the offline "
+    "default with `python -m fel data synth --out data/synthfaces`."
+)
+
+
+class CelebAFormatError(ValueError):
+    """A CelebA list file or image that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one CelebA copy keeps its files."""
+
+    base: Path  # the folder with the list files
+    attr_file: Path
+    partition_file: Path | None
+    images: Path  # a folder of JPEGs, or a zip file
+    zip_prefix: str = ""  # folder of the images inside the zip, e.g. "img_align_celeba/"
+
+    @property
+    def zipped(self) -> bool:
+        return self.images.suffix == ".zip"
+
+
+def find_layout(root: str | os.PathLike) -> Layout:
+    """Work out which CelebA layout ``root`` holds; raise FileNotFoundError saying what is missing."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"CelebA root {str(root)!r} is not a folder. {GET_CELEBA}")
+    candidates = [root / "celeba", root] if (root / "celeba").is_dir() else [root]
+    for base in candidates:
+        attr = _first_existing(base, ["list_attr_celeba.txt", "list_attr_celeba.csv"])
+        if attr is None:
+            continue
+        partition = _first_existing(
+            base,
+            ["list_eval_partition.txt", "list_eval_partition.csv"]
+            if attr.suffix == ".txt"
+            else ["list_eval_partition.csv", "list_eval_partition.txt"],
+        )
+        for folder in (base / "img_align_celeba" / "img_align_celeba", base / "img_align_celeba"):
+            if folder.is_dir() and any(f.suffix.lower() == ".jpg" for f in _scan(folder, 20)):
+                return Layout(base, attr, partition, folder)
+        archive = base / "img_align_celeba.zip"
+        if archive.is_file():
+            return Layout(base, attr, partition, archive, _zip_prefix(archive))
+        raise FileNotFoundError(
+            f"{base}: found {attr.name} but no images: expected JPEGs in "
+            f"{base / 'img_align_celeba'}/ (or img_align_celeba/img_align_celeba/ as on Kaggle) "
+            f"or the archive {base / 'img_align_celeba.zip'}. {GET_CELEBA}"
+        )
+    raise FileNotFoundError(
+        f"{root}: no list_attr_celeba.txt (or .csv) here or in {root / 'celeba'}. {GET_CELEBA}"
+    )
+
+
+def _first_existing(folder: Path, names: Sequence[str]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+def _scan(folder: Path, limit: int) -> list[Path]:
+    out = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            out.append(Path(entry.path))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _zip_prefix(archive: Path) -> str:
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            if name.lower().endswith(".jpg"):
+                return name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    raise CelebAFormatError(f"{archive}: the archive holds no .jpg files")
+
+
+# ----------------------------------------------------------------------------- list files
+
+
+def read_attributes(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
+    """Parse ``list_attr_celeba.txt`` (official) or ``list_attr_celeba.csv`` (Kaggle).
+
+    Returns:
+        (attribute names, file names, values int8 [N, n_attrs] in {-1, 1})
+    """
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    if path.suffix == ".csv":
+        rows = list(csv.reader(lines))
+        if not rows:
+            raise CelebAFormatError(f"{path}: the file is empty")
+        names, body, first_line = rows[0][1:], rows[1:], 2
+        body = [r for r in body if r]
+    else:
+        if len(lines) < 2:
+            raise CelebAFormatError(
+                f"{path}: expected a count on line 1 and attribute names on line 2"
+            )
+        try:
+            count = int(lines[0].strip())
+        except ValueError:
+            raise CelebAFormatError(
+                f"{path} line 1: expected the number of images, found {lines[0].strip()!r}"
+            ) from None
+        names, first_line = lines[1].split(), 3
+        body = [ln.split() for ln in lines[2:]]
+        while body and not body[-1]:
+            body.pop()
+        if count != len(body):
+            raise CelebAFormatError(
+                f"{path} line 1: says {count} images but the file lists {len(body)}; "
+                "the file is truncated or its header is wrong"
+            )
+    if not names:
+        raise CelebAFormatError(f"{path}: no attribute names in the header")
+    files = []
+    values = np.empty((len(body), len(names)), dtype=np.int8)
+    for i, row in enumerate(body):
+        line = first_line + i
+        if len(row) != len(names) + 1:
+            raise CelebAFormatError(
+                f"{path} line {line}: expected a file name and {len(names)} values, "
+                f"found {len(row) - 1} values"
+            )
+        files.append(row[0])
+        for j, v in enumerate(row[1:]):
+            if v == "1":
+                values[i, j] = 1
+            elif v == "-1":
+                values[i, j] = -1
+            else:
+                raise CelebAFormatError(
+                    f"{path} line {line}: value {v!r} for {names[j]} is not -1 or 1"
+                )
+    return names, files, values
+
+
+def read_partition(path: str | os.PathLike) -> dict[str, int]:
+    """Parse ``list_eval_partition.txt``/``.csv``: file name -> 0 (train), 1 (valid), 2 (test)."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    if path.suffix == ".csv":
+        rows, first_line = list(csv.reader(lines))[1:], 2
+    else:
+        rows, first_line = [ln.split() for ln in lines], 1
+    out = {}
+    for i, row in enumerate(rows):
+        if not row:
+            continue
+        if len(row) != 2 or row[1] not in ("0", "1", "2"):
+            raise CelebAFormatError(
+                f"{path} line {first_line + i}: expected '<file> <0|1|2>', found {' '.join(row)!r}"
+            )
+        out[row[0]] = int(row[1])
+    return out
+
+
+# ----------------------------------------------------------------------------- images
+
+_open_zips: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def _read_bytes(layout: Layout, filename: str) -> bytes:
+    if layout.zipped:
+        key = (os.getpid(), str(layout.images))  # one handle per process: forks must not share
+        if key not in _open_zips:
+            _open_zips[key] = zipfile.ZipFile(layout.images)
+        return _open_zips[key].read(layout.zip_prefix + filename)
+    return (layout.images / filename).read_bytes()
+
+
+def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image") -> np.ndarray:
+    """Decode one aligned face: centred ``crop`` square, resized (antialiased) to ``size``.
+
+    Args:
+        data: the JPEG (or any PIL-readable) file's bytes.
+        size: output side in pixels.
+        crop: side of the centred square taken from the full image (clipped to the image).
+        name: file name used in error messages.
+
+    Returns:
+        uint8 array [size, size, 3].
+    """
+    try:
+        img = Image.open(io.BytesIO(data))
+        full_w, full_h = img.size
+        c = min(crop, full_w, full_h)
+        # Decode at 1/2, 1/4 or 1/8 scale when the crop still covers `size` pixels.
+        img.draft("RGB", (full_w * size // c + 1, full_h * size // c + 1))
+        img = img.convert("RGB")
+        scale = img.size[0] / full_w
+        left, top = round((full_w - c) / 2), round((full_h - c) / 2)
+        box = (left * scale, top * scale, (left + c) * scale, (top + c) * scale)
+        out = img.resize((size, size), Image.BILINEAR, box=box)
+        return np.array(out, dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise CelebAFormatError(
+            f"cannot decode {name}: {err}. The file is corrupt or truncated: "
+            "re-extract it from img_align_celeba.zip, or remove its row from the list files."
+        ) from None
+
+
+def _decode_chunk(job: tuple) -> int:
+    """Worker: decode files[start:stop] into rows start:stop of the cache file being written."""
+    layout, filenames, start, stop, size, crop, target = job
+    out = np.load(target, mmap_mode="r+")
+    for i in range(start, stop):
+        data = _read_bytes(layout, filenames[i])
+        out[i] = decode_aligned(data, size, crop, name=filenames[i]).transpose(2, 0, 1)
+    out.flush()
+    return stop - start
+
+
+def decode_all(
+    layout: Layout,
+    filenames: Sequence[str],
+    size: int,
+    crop: int,
+    target: Path,
+    workers: int | None = None,
+    chunk: int = 256,
+    progress: bool = True,
+) -> None:
+    """Decode every file into a new uint8 ``.npy`` [N, 3, size, size] at ``target``, atomically.
+
+    The array is written to a temporary file beside ``target`` and renamed into place only when
+    complete, so an interrupted or failed pass leaves nothing half-written.
+    """
+    filenames = list(filenames)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(filenames), 3, size, size))
+    jobs = [
+        (layout, filenames, s, min(s + chunk, len(filenames)), size, crop, tmp)
+        for s in range(0, len(filenames), chunk)
+    ]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    bar = tqdm(
+        total=len(filenames), desc=f"decoding {size}px", unit="img", disable=not progress
+    )
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                bar.update(_decode_chunk(job))
+        else:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            ctx = multiprocessing.get_context(method)
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for done in pool.map(_decode_chunk, jobs):
+                    bar.update(done)
+        os.replace(tmp, target)
+    finally:
+        bar.close()
+        tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+class CelebA(Dataset):
+    """CelebA-layout face dataset: aligned images, cropped and resized, with binary attributes.
+
+    Args:
+        root: a CelebA copy in any accepted layout (see the module docstring), or SynthFaces.
+        split: "train", "valid", "test" or "all" (from ``list_eval_partition``; without that
+            file, a seeded 80/10/10 split with a warning).
+        size: side of the returned square images in pixels.
+        attrs: attribute names to return (default: all of the file's, in its order).
+        cache: True for a uint8 cache beside the data (or in ``$FEL_CACHE_DIR``,
+            else ``~/.cache/fel``), a folder to put it in, or False to decode on every access.
+        crop: side of the centred square cut from the aligned image before resizing.
+        transform: optional callable applied to each image tensor.
+        workers: processes for the first decoding pass (default: CPU count, at most 8).
+        split_seed: seed of the fallback split.
+
+    Items are ``(image float32 [3, size, size] in [0, 1], labels float32 [n_attrs] in {0, 1})``.
+    Attributes: ``attr_names``, ``filenames``, ``labels`` (LongTensor [N, n_attrs] in {0, 1}).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        size: int = 64,
+        attrs: Sequence[str] | None = None,
+        cache: bool | str | os.PathLike = True,
+        crop: int = CROP,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        workers: int | None = None,
+        split_seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        if split not in (*SPLITS, "all"):
+            raise ValueError(f"split must be one of train, valid, test, all; got {split!r}")
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a positive int, got {size!r}")
+        self.layout = find_layout(root)
+        self.root, self.split, self.size, self.crop = Path(root), split, size, crop
+        self.transform = transform
+        names, files, values = read_attributes(self.layout.attr_file)
+        keep = self._split_mask(files, split, split_seed)
+        columns = attribute_indices(attrs, names)
+        self.attr_names = [names[j] for j in columns]
+        self.filenames = [f for f, k in zip(files, keep) if k]
+        self.labels = torch.from_numpy((values[keep][:, columns] > 0).astype(np.int64))
+        self._check_images_exist()
+        self._array = None
+        if cache is not False:
+            self._array = self._load_or_build_cache(cache, workers, progress)
+
+    def _split_mask(self, files: list[str], split: str, seed: int) -> np.ndarray:
+        n = len(files)
+        if self.layout.partition_file is None:
+            warnings.warn(
+                f"{self.layout.base}: no list_eval_partition file; using a seeded 80/10/10 "
+                f"split (seed {seed}) instead of CelebA's official one",
+                stacklevel=3,
+            )
+            rank = np.empty(n, dtype=np.int64)
+            rank[np.random.default_rng(seed).permutation(n)] = np.arange(n)
+            part = np.digitize(rank, [round(0.8 * n), round(0.9 * n)])
+        else:
+            table = read_partition(self.layout.partition_file)
+            missing = [f for f in files if f not in table]
+            if missing:
+                raise CelebAFormatError(
+                    f"{self.layout.partition_file}: {len(missing)} image(s) of "
+                    f"{self.layout.attr_file.name} have no partition, e.g. {missing[0]}"
+                )
+            part = np.array([table[f] for f in files], dtype=np.int64)
+        return np.ones(n, dtype=bool) if split == "all" else part == SPLITS[split]
+
+    def _check_images_exist(self) -> None:
+        if self.layout.zipped:
+            with zipfile.ZipFile(self.layout.images) as zf:
+                prefix = self.layout.zip_prefix
+                present = {n[len(prefix) :] for n in zf.namelist() if n.startswith(prefix)}
+        else:
+            present = set(os.listdir(self.layout.images))
+        missing = [f for f in self.filenames if f not in present]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} image(s) listed in {self.layout.attr_file.name} are missing from "
+                f"{self.layout.images}, e.g. {', '.join(missing[:3])}. Re-extract "
+                "img_align_celeba.zip (or re-run `python -m fel data synth`)."
+            )
+
+    def _cache_path(self, cache: bool | str | os.PathLike) -> Path:
+        h = hashlib.sha1()
+        h.update(f"{CACHE_FORMAT}|{self.size}|{self.crop}|{self.layout.images}".encode())
+        if self.layout.zipped:
+            st = self.layout.images.stat()
+            h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+        for f in self.filenames:
+            h.update(f.encode())
+            if not self.layout.zipped:
+                st = (self.layout.images / f).stat()
+                h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+        if cache is True:
+            folder = os.environ.get("FEL_CACHE_DIR")
+            if folder is None:
+                folder = self.layout.base / ".fel_cache"
+                if not os.access(self.layout.base, os.W_OK):
+                    folder = Path.home() / ".cache" / "fel"
+        else:
+            folder = cache
+        return Path(folder) / f"{self.split}-{self.size}px-{h.hexdigest()[:16]}.npy"
+
+    def _load_or_build_cache(self, cache, workers, progress) -> np.ndarray:
+        path = self._cache_path(cache)
+        if not path.exists():
+            decode_all(
+                self.layout, self.filenames, self.size, self.crop, path, workers, progress=progress
+            )
+        return np.load(path, mmap_mode="r")
+
+    @property
+    def images(self) -> np.ndarray:
+        """All images as uint8 [N, 3, size, size] (memory-mapped cache; decoded now if uncached)."""
+        if self._array is None:
+            return np.stack([self._decode(i).transpose(2, 0, 1) for i in range(len(self))])
+        return self._array
+
+    def _decode(self, index: int) -> np.ndarray:
+        name = self.filenames[index]
+        return decode_aligned(_read_bytes(self.layout, name), self.size, self.crop, name=name)
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._array is not None:
+            pixels = torch.from_numpy(np.array(self._array[index]))
+        else:
+            pixels = torch.from_numpy(self._decode(index)).permute(2, 0, 1)
+        image = pixels.float().div_(255)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.labels[index].float()
+
+    def __repr__(self) -> str:
+        return (
+            f"CelebA(root={str(self.root)!r}, split={self.split!r}, size={self.size}, "
+            f"n={len(self)}, attrs={len(self.attr_names)}, cached={self._array is not None})"
+        )
