@@ -231,12 +231,7 @@ def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image"
         c = min(crop, full_w, full_h)
         # Decode at 1/2, 1/4 or 1/8 scale when the crop still covers `size` pixels.
         img.draft("RGB", (full_w * size // c + 1, full_h * size // c + 1))
-        img = img.convert("RGB")
-        scale = img.size[0] / full_w
-        left, top = round((full_w - c) / 2), round((full_h - c) / 2)
-        box = (left * scale, top * scale, (left + c) * scale, (top + c) * scale)
-        out = img.resize((size, size), Image.BILINEAR, box=box)
-        return np.array(out, dtype=np.uint8)
+        return crop_resize(img.convert("RGB"), size, c, full_size=(full_w, full_h))
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise CelebAFormatError(
             f"cannot decode {name}: {err}. The file is corrupt or truncated: "
@@ -244,15 +239,36 @@ def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image"
         ) from None
 
 
+def crop_resize(
+    img: Image.Image, size: int, crop: int = CROP, full_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """CelebA's preprocessing of a decoded image: centred ``crop`` square, resized to ``size``.
+
+    Args:
+        img: RGB image, possibly decoded at reduced scale (then ``full_size`` is its true size).
+        size: output side in pixels.
+        crop: side of the centred square, in full-size pixels (clipped to the image).
+        full_size: (width, height) of the image before any reduced-scale decoding.
+
+    Returns:
+        uint8 array [size, size, 3].
+    """
+    full_w, full_h = full_size or img.size
+    c = min(crop, full_w, full_h)
+    scale = img.size[0] / full_w
+    left, top = round((full_w - c) / 2), round((full_h - c) / 2)
+    box = (left * scale, top * scale, (left + c) * scale, (top + c) * scale)
+    return np.array(img.resize((size, size), Image.BILINEAR, box=box), dtype=np.uint8)
+
+
 def _decode_chunk(job: tuple) -> int:
-    """Worker: decode files[start:stop] into rows start:stop of the cache file being written."""
-    layout, filenames, start, stop, size, crop, target = job
+    """Worker: decode ``names`` into rows ``start:start + len(names)`` of the cache being written."""
+    layout, names, start, size, crop, target = job
     out = np.load(target, mmap_mode="r+")
-    for i in range(start, stop):
-        data = _read_bytes(layout, filenames[i])
-        out[i] = decode_aligned(data, size, crop, name=filenames[i]).transpose(2, 0, 1)
+    for i, name in enumerate(names, start):
+        out[i] = decode_aligned(_read_bytes(layout, name), size, crop, name=name).transpose(2, 0, 1)
     out.flush()
-    return stop - start
+    return len(names)
 
 
 def decode_all(
@@ -275,8 +291,7 @@ def decode_all(
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(filenames), 3, size, size))
     jobs = [
-        (layout, filenames, s, min(s + chunk, len(filenames)), size, crop, tmp)
-        for s in range(0, len(filenames), chunk)
+        (layout, filenames[s : s + chunk], s, size, crop, tmp) for s in range(0, len(filenames), chunk)
     ]
     workers = workers or min(os.cpu_count() or 1, 8)
     bar = tqdm(

@@ -1,0 +1,88 @@
+"""Benchmarks behind ``python -m fel bench``: they measure and print tables; they assert nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Print (and return) a Markdown table, ready to paste into the README."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    text = "\n".join(
+        [f"\n{title}\n", line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        + [line(r) for r in cells[1:]]
+    )
+    print(text)
+    return text
+
+
+def machine() -> str:
+    import torch
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+
+
+def bench_data(root: Path | None = None, n: int = 3000, size: int = 64, workers: int | None = None) -> str:
+    """Time SynthFaces writing, the reader's first decoding pass and its cached reads."""
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    from fel.data import CelebA
+    from fel.data.celeba import _read_bytes
+    from fel.data.synthfaces import write_synthfaces
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if root is None:
+            t = time.perf_counter()
+            root = write_synthfaces(tmp / "synthfaces", n=n, seed=0, workers=workers, progress=False)
+            dt = time.perf_counter() - t
+            rows.append(["SynthFaces: render + write 178x218 JPEGs", n, f"{n / dt:,.0f}", "-"])
+
+        t = time.perf_counter()
+        ds = CelebA(root, split="all", size=size, cache=tmp / "cache", workers=workers, progress=False)
+        first = time.perf_counter() - t
+        n = len(ds)
+
+        k = min(n, 1000)
+        t = time.perf_counter()
+        for name in ds.filenames[:k]:  # the textbook pipeline: full decode, crop, resize
+            img = Image.open(io.BytesIO(_read_bytes(ds.layout, name))).convert("RGB")
+            np.asarray(TF.resize(TF.center_crop(img, [148, 148]), [size, size], antialias=True))
+        naive = (time.perf_counter() - t) / k
+
+        t = time.perf_counter()
+        ds = CelebA(root, split="all", size=size, cache=tmp / "cache", progress=False)
+        reopen = time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(n):
+            ds[i]
+        item = (time.perf_counter() - t) / n
+        t = time.perf_counter()
+        block = np.array(ds.images)
+        bulk = time.perf_counter() - t
+
+        base = 1 / naive
+        rows += [
+            [f"textbook decode (PIL full + torchvision crop/resize, 1 process), {size}px", k, f"{base:,.0f}", "1.00"],
+            [f"fel first pass (draft decode, {workers or min(os.cpu_count() or 1, 8)} processes, write cache)", n, f"{n / first:,.0f}", f"{n / first / base:.2f}"],
+            ["fel reopen (cache key check + memmap)", n, f"{n / reopen:,.0f}", f"{n / reopen / base:.2f}"],
+            ["fel cached ds[i] (float tensor + labels)", n, f"{1 / item:,.0f}", f"{1 / item / base:.2f}"],
+            [f"fel cached bulk read ({block.nbytes / bulk / 2**30:.1f} GiB/s)", n, f"{n / bulk:,.0f}", f"{n / bulk / base:.2f}"],
+        ]
+    return print_table(
+        f"python -m fel bench data --size {size}  ({machine()})",
+        ["stage", "images", "images/s", "x textbook"],
+        rows,
+    )
