@@ -35,6 +35,22 @@ def _data_info(args: argparse.Namespace) -> None:
         print(f"  {name:22s} {p:5.1f}")
 
 
+def _data_sheet(args: argparse.Namespace) -> None:
+    import torch
+    from PIL import Image
+
+    from fel.data import CelebA
+    from fel.viz import grid
+
+    ds = CelebA(args.root, split=args.split, size=args.size, cache=False)
+    rows, cols = args.rows, args.cols
+    take = list(range(0, len(ds), max(1, len(ds) // (rows * cols))))[: rows * cols]
+    images = [ds[i][0] for i in take]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid(torch.stack(images), nrow=cols)).save(args.out)
+    print(f"contact sheet of {len(images)} {args.split} faces: {args.out}")
+
+
 def _bench_data(args: argparse.Namespace) -> None:
     from fel.bench import bench_data
 
@@ -55,25 +71,83 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="make or inspect a CelebA-layout dataset")
     data_cmds = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    synth = data_cmds.add_parser("synth", help="render SynthFaces, the offline CelebA-layout dataset")
-    synth.add_argument("--out", type=Path, default=fel.DATA_DIR / "synthfaces", help="output folder (default: %(default)s)")
-    synth.add_argument("--n", type=int, default=30000, help="number of images (default: %(default)s)")
+    synth = data_cmds.add_parser(
+        "synth", help="render SynthFaces, the offline CelebA-layout dataset"
+    )
+    synth.add_argument(
+        "--out",
+        type=Path,
+        default=fel.DATA_DIR / "synthfaces",
+        help="output folder (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--n", type=int, default=30000, help="number of images (default: %(default)s)"
+    )
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    synth.add_argument("--workers", type=int, default=None, help="processes (default: CPU count, at most 8)")
-    synth.add_argument("--label-noise", type=float, default=0.01, help="label flip rate (default: %(default)s)")
+    synth.add_argument(
+        "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+    )
+    synth.add_argument(
+        "--label-noise", type=float, default=0.01, help="label flip rate (default: %(default)s)"
+    )
     synth.add_argument("--force", action="store_true", help="replace an existing, different set")
     synth.set_defaults(run=_data_synth)
-    info = data_cmds.add_parser("info", help="summarise a CelebA-layout folder: layout, splits, attributes")
-    info.add_argument("--root", type=Path, default=fel.DATA_DIR / "synthfaces", help="dataset folder (default: %(default)s)")
+    info = data_cmds.add_parser(
+        "info", help="summarise a CelebA-layout folder: layout, splits, attributes"
+    )
+    info.add_argument(
+        "--root",
+        type=Path,
+        default=fel.DATA_DIR / "synthfaces",
+        help="dataset folder (default: %(default)s)",
+    )
     info.set_defaults(run=_data_info)
+    sheet = data_cmds.add_parser(
+        "sheet", help="save a contact sheet (PNG grid) of a dataset's faces"
+    )
+    sheet.add_argument(
+        "--root",
+        type=Path,
+        default=fel.DATA_DIR / "synthfaces",
+        help="dataset folder (default: %(default)s)",
+    )
+    sheet.add_argument(
+        "--out",
+        type=Path,
+        default=Path("synthfaces.png"),
+        help="PNG to write (default: %(default)s)",
+    )
+    sheet.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test", "all"],
+        help="split to sample (default: %(default)s)",
+    )
+    sheet.add_argument(
+        "--size", type=int, default=96, help="face size in pixels (default: %(default)s)"
+    )
+    sheet.add_argument("--rows", type=int, default=6, help="rows (default: %(default)s)")
+    sheet.add_argument("--cols", type=int, default=10, help="columns (default: %(default)s)")
+    sheet.set_defaults(run=_data_sheet)
 
     bench = commands.add_parser("bench", help="benchmarks that print tables")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
-    bdata = bench_cmds.add_parser("data", help="SynthFaces writing, first decoding pass, cached reads")
-    bdata.add_argument("--root", type=Path, default=None, help="an existing CelebA-layout folder to read (default: write a fresh SynthFaces set in a temporary folder)")
-    bdata.add_argument("--n", type=int, default=3000, help="images to write and read (default: %(default)s)")
+    bdata = bench_cmds.add_parser(
+        "data", help="SynthFaces writing, first decoding pass, cached reads"
+    )
+    bdata.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="an existing CelebA-layout folder to read (default: write a fresh SynthFaces set in a temporary folder)",
+    )
+    bdata.add_argument(
+        "--n", type=int, default=3000, help="images to write and read (default: %(default)s)"
+    )
     bdata.add_argument("--size", type=int, default=64, help="image size (default: %(default)s)")
-    bdata.add_argument("--workers", type=int, default=None, help="processes (default: CPU count, at most 8)")
+    bdata.add_argument(
+        "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+    )
     bdata.set_defaults(run=_bench_data)
 
     env = commands.add_parser("info", help="versions, compute device and data locations")

@@ -32,7 +32,9 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 
 
-def bench_data(root: Path | None = None, n: int = 3000, size: int = 64, workers: int | None = None) -> str:
+def bench_data(
+    root: Path | None = None, n: int = 3000, size: int = 64, workers: int | None = None
+) -> str:
     """Time SynthFaces writing, the reader's first decoding pass and its cached reads."""
     import torchvision.transforms.functional as TF
     from PIL import Image
@@ -46,12 +48,16 @@ def bench_data(root: Path | None = None, n: int = 3000, size: int = 64, workers:
         tmp = Path(tmp)
         if root is None:
             t = time.perf_counter()
-            root = write_synthfaces(tmp / "synthfaces", n=n, seed=0, workers=workers, progress=False)
+            root = write_synthfaces(
+                tmp / "synthfaces", n=n, seed=0, workers=workers, progress=False
+            )
             dt = time.perf_counter() - t
             rows.append(["SynthFaces: render + write 178x218 JPEGs", n, f"{n / dt:,.0f}", "-"])
 
         t = time.perf_counter()
-        ds = CelebA(root, split="all", size=size, cache=tmp / "cache", workers=workers, progress=False)
+        ds = CelebA(
+            root, split="all", size=size, cache=tmp / "cache", workers=workers, progress=False
+        )
         first = time.perf_counter() - t
         n = len(ds)
 
@@ -75,11 +81,36 @@ def bench_data(root: Path | None = None, n: int = 3000, size: int = 64, workers:
 
         base = 1 / naive
         rows += [
-            [f"textbook decode (PIL full + torchvision crop/resize, 1 process), {size}px", k, f"{base:,.0f}", "1.00"],
-            [f"fel first pass (draft decode, {workers or min(os.cpu_count() or 1, 8)} processes, write cache)", n, f"{n / first:,.0f}", f"{n / first / base:.2f}"],
-            ["fel reopen (cache key check + memmap)", n, f"{n / reopen:,.0f}", f"{n / reopen / base:.2f}"],
-            ["fel cached ds[i] (float tensor + labels)", n, f"{1 / item:,.0f}", f"{1 / item / base:.2f}"],
-            [f"fel cached bulk read ({block.nbytes / bulk / 2**30:.1f} GiB/s)", n, f"{n / bulk:,.0f}", f"{n / bulk / base:.2f}"],
+            [
+                f"textbook decode (PIL full + torchvision crop/resize, 1 process), {size}px",
+                k,
+                f"{base:,.0f}",
+                "1.00",
+            ],
+            [
+                f"fel first pass (draft decode, {workers or min(os.cpu_count() or 1, 8)} processes, write cache)",
+                n,
+                f"{n / first:,.0f}",
+                f"{n / first / base:.2f}",
+            ],
+            [
+                "fel reopen (cache key check + memmap)",
+                n,
+                f"{n / reopen:,.0f}",
+                f"{n / reopen / base:.2f}",
+            ],
+            [
+                "fel cached ds[i] (float tensor + labels)",
+                n,
+                f"{1 / item:,.0f}",
+                f"{1 / item / base:.2f}",
+            ],
+            [
+                f"fel cached bulk read ({block.nbytes / bulk / 2**30:.1f} GiB/s)",
+                n,
+                f"{n / bulk:,.0f}",
+                f"{n / bulk / base:.2f}",
+            ],
         ]
     return print_table(
         f"python -m fel bench data --size {size}  ({machine()})",

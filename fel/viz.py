@@ -15,7 +15,11 @@ def to_uint8(images) -> np.ndarray:
 
     A single image (3 dimensions) becomes a batch of one.
     """
-    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images).detach().cpu()
+    x = (
+        torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+        .detach()
+        .cpu()
+    )
     if x.dim() == 3:
         x = x[None]
     if x.shape[1] == 3 and x.shape[-1] != 3:

@@ -40,7 +40,7 @@ def test_every_layout_reads_the_same_labels_and_pixels(tree, cache, tmp_path):
     assert torch.equal(ds.labels, expected)
     img, y = ds[2]
     assert img.dtype == torch.float32 and img.shape == (3, 32, 32)
-    assert 0 <= img.min() and img.max() <= 1
+    assert img.min() >= 0 and img.max() <= 1
     assert y.dtype == torch.float32 and torch.equal(y, expected[2].float())
     # The centre of image 3 is its flat colour; the white square sits at the crop's top-left.
     assert torch.allclose(img[:, 16, 16] * 255, torch.tensor(fake.COLOURS[2]).float(), atol=6)
@@ -48,7 +48,10 @@ def test_every_layout_reads_the_same_labels_and_pixels(tree, cache, tmp_path):
 
 
 def test_splits_follow_the_partition_file(official):
-    sizes = {s: len(CelebA(official, split=s, size=16, cache=False)) for s in ("train", "valid", "test", "all")}
+    sizes = {
+        s: len(CelebA(official, split=s, size=16, cache=False))
+        for s in ("train", "valid", "test", "all")
+    }
     assert sizes == {"train": 3, "valid": 1, "test": 1, "all": 5}
     assert CelebA(official, split="test", size=16, cache=False).filenames == ["000005.jpg"]
 
@@ -57,7 +60,10 @@ def test_missing_partition_file_warns_and_splits_80_10_10(tmp_path):
     root = fake.make_tree(tmp_path / "t")
     (root / "list_eval_partition.txt").unlink()
     with pytest.warns(UserWarning, match="no list_eval_partition"):
-        parts = [CelebA(root, split=s, size=16, cache=False).filenames for s in ("train", "valid", "test")]
+        parts = [
+            CelebA(root, split=s, size=16, cache=False).filenames
+            for s in ("train", "valid", "test")
+        ]
     assert [len(p) for p in parts] == [4, 0, 1]  # thresholds round(0.8 * 5), round(0.9 * 5)
     assert sorted(sum(parts, [])) == fake.FILES
     with pytest.warns(UserWarning):
@@ -190,7 +196,9 @@ def test_bad_partition_row(official):
 
 
 def test_partition_missing_a_file(official):
-    (official / "list_eval_partition.txt").write_text(fake.partition_txt().replace("000003.jpg 0\n", ""))
+    (official / "list_eval_partition.txt").write_text(
+        fake.partition_txt().replace("000003.jpg 0\n", "")
+    )
     with pytest.raises(CelebAFormatError, match="000003.jpg"):
         CelebA(official, cache=False)
 

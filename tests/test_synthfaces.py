@@ -31,7 +31,9 @@ N = 60
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return write_synthfaces(tmp_path_factory.mktemp("sf") / "synthfaces", n=N, seed=5, workers=1, progress=False)
+    return write_synthfaces(
+        tmp_path_factory.mktemp("sf") / "synthfaces", n=N, seed=5, workers=1, progress=False
+    )
 
 
 def _digest(folder):
@@ -64,7 +66,9 @@ def test_files_follow_celebas_layout(synth):
         rows = [r.split() for r in (synth / name).read_text().splitlines()]
         assert len(rows) == N and all(len(r) == 2 and r[1].isdigit() for r in rows)
     lm = (synth / "list_landmarks_align_celeba.txt").read_text().splitlines()
-    assert lm[0] == str(N) and len(lm[1].split()) == 10 and all(len(r.split()) == 11 for r in lm[2:])
+    assert (
+        lm[0] == str(N) and len(lm[1].split()) == 10 and all(len(r.split()) == 11 for r in lm[2:])
+    )
 
 
 def test_reader_and_strict_parser_agree_with_the_label_rule(synth):

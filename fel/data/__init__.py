@@ -2,5 +2,14 @@
 
 from fel.data.attributes import ATTRIBUTES, attribute_indices, check_attribute
 from fel.data.celeba import CelebA, CelebAFormatError, find_layout
+from fel.data.synthfaces import default_root
 
-__all__ = ["ATTRIBUTES", "CelebA", "CelebAFormatError", "attribute_indices", "check_attribute", "find_layout"]
+__all__ = [
+    "ATTRIBUTES",
+    "CelebA",
+    "CelebAFormatError",
+    "attribute_indices",
+    "check_attribute",
+    "default_root",
+    "find_layout",
+]

@@ -291,12 +291,11 @@ def decode_all(
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(filenames), 3, size, size))
     jobs = [
-        (layout, filenames[s : s + chunk], s, size, crop, tmp) for s in range(0, len(filenames), chunk)
+        (layout, filenames[s : s + chunk], s, size, crop, tmp)
+        for s in range(0, len(filenames), chunk)
     ]
     workers = workers or min(os.cpu_count() or 1, 8)
-    bar = tqdm(
-        total=len(filenames), desc=f"decoding {size}px", unit="img", disable=not progress
-    )
+    bar = tqdm(total=len(filenames), desc=f"decoding {size}px", unit="img", disable=not progress)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:

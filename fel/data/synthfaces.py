@@ -13,7 +13,6 @@ image) whose origin is the midpoint between the eyes, at CelebA's mean aligned p
 from __future__ import annotations
 
 import colorsys
-import io
 import json
 import multiprocessing
 import os
@@ -163,29 +162,45 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
     recession = np.clip(rng.normal(recession_mean, np.where(male_bin, 0.24, 0.12)), 0, 1)
     long_hair = np.where(male_bin, rng.beta(1.5, 7, m), rng.beta(3, 2, m))
     facial = rng.random(m) < _rate(male, 1.0, 0.0, 0.42, cg)  # who may have facial hair
-    stubble = np.where(facial & (rng.random(m) < 0.29), rng.uniform(0.55, 1, m), rng.uniform(0, 0.3, m) * male_bin)
+    stubble = np.where(
+        facial & (rng.random(m) < 0.29), rng.uniform(0.55, 1, m), rng.uniform(0, 0.3, m) * male_bin
+    )
     goatee = np.where(facial & (rng.random(m) < 0.16), rng.uniform(0.55, 1, m), 0.0)
-    mustache = np.where(facial & (rng.random(m) < np.where(goatee > 0.5, 0.25, 0.03)), rng.uniform(0.55, 1, m), 0.0)
+    mustache = np.where(
+        facial & (rng.random(m) < np.where(goatee > 0.5, 0.25, 0.03)), rng.uniform(0.55, 1, m), 0.0
+    )
     beard = np.where(facial & (rng.random(m) < 0.07), rng.uniform(0.55, 1, m), 0.0)
     mustache = np.where(beard > 0.5, np.maximum(mustache, rng.uniform(0.55, 1, m)), mustache)
     sideburns = np.where(
-        facial & ((beard > 0.5) | (rng.random(m) < 0.08)), rng.uniform(0.55, 1, m), rng.uniform(0, 0.3, m) * male_bin
+        facial & ((beard > 0.5) | (rng.random(m) < 0.08)),
+        rng.uniform(0.55, 1, m),
+        rng.uniform(0, 0.3, m) * male_bin,
     )
     bangs_p = _rate(male, 0.08, 0.2, 0.15, cg) / 0.98
-    bangs = np.where((rng.random(m) < bangs_p) & (recession < 0.55), rng.uniform(0.55, 1, m), rng.uniform(0, 0.4, m))
+    bangs = np.where(
+        (rng.random(m) < bangs_p) & (recession < 0.55),
+        rng.uniform(0.55, 1, m),
+        rng.uniform(0, 0.4, m),
+    )
     arch_p = _rate(male, 0.09, 0.40, 0.27, cg)
     brow_arch = np.where(rng.random(m) < arch_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
     bushy_p = _rate(male, 0.29, 0.06, 0.155, cg)
-    brow_thickness = np.where(rng.random(m) < bushy_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
+    brow_thickness = np.where(
+        rng.random(m) < bushy_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m)
+    )
     nose_p = _rate(male, 0.35, 0.15, 0.235, cg)
     nose_size = np.where(rng.random(m) < nose_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
     lips_p = _rate(male, 0.18, 0.28, 0.24, cg)
-    lip_fullness = np.where(rng.random(m) < lips_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
+    lip_fullness = np.where(
+        rng.random(m) < lips_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m)
+    )
     wav = rng.random(m)
     wavy_p = _rate(male, 0.15, 0.44, 0.32, cg)
     waviness = np.where(wav < wavy_p, rng.uniform(0.67, 1, m), rng.uniform(0, 0.63, m))
     pale = rng.random(m) < 0.043
-    skin_tone = np.where(pale, rng.uniform(0.91, 1, m), np.clip(rng.beta(4, 2.2, m) * 0.89, 0, 0.89))
+    skin_tone = np.where(
+        pale, rng.uniform(0.91, 1, m), np.clip(rng.beta(4, 2.2, m) * 0.89, 0, 0.89)
+    )
     glasses_p = _rate(male, 0.14, 0.045, 0.085, cg)
     wears_glasses = rng.random(m) < glasses_p
     lipstick_p = _rate(male, 0.01, 0.80, 0.47, cg)
@@ -235,11 +250,21 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
     hat_on = rng.random(n) < 0.048
     f["hat"] = np.where(hat_on, rng.uniform(0.6, 1, n), 0.0)
     f["hat_hue"] = rng.random(n)
-    f["lipstick"] = np.where(lipstick_person[idx] & (rng.random(n) < 0.9), rng.uniform(0.55, 1, n), rng.uniform(0, 0.25, n) * (1 - male_bin[idx]))
-    f["makeup"] = np.where(makeup_person[idx] & (rng.random(n) < 0.95), rng.uniform(0.55, 1, n), rng.uniform(0, 0.4, n) * (f["lipstick"] > 0.5))
+    f["lipstick"] = np.where(
+        lipstick_person[idx] & (rng.random(n) < 0.9),
+        rng.uniform(0.55, 1, n),
+        rng.uniform(0, 0.25, n) * (1 - male_bin[idx]),
+    )
+    f["makeup"] = np.where(
+        makeup_person[idx] & (rng.random(n) < 0.95),
+        rng.uniform(0.55, 1, n),
+        rng.uniform(0, 0.4, n) * (f["lipstick"] > 0.5),
+    )
     blush_p = np.where(f["makeup"] > 0.5, 0.13, 0.015)
     f["blush"] = np.where(rng.random(n) < blush_p, rng.uniform(0.55, 1, n), rng.uniform(0, 0.35, n))
-    f["earrings"] = np.where(earring_person[idx] & (rng.random(n) < 0.9), rng.uniform(0.6, 1, n), 0.0)
+    f["earrings"] = np.where(
+        earring_person[idx] & (rng.random(n) < 0.9), rng.uniform(0.6, 1, n), 0.0
+    )
     blurry = rng.random(n) < 0.05
     f["blur"] = np.where(blurry, rng.uniform(0.55, 1, n), rng.uniform(0, 0.3, n) ** 2)
     f["noise_seed"] = rng.integers(0, 2**24, n)
@@ -276,7 +301,9 @@ def labels_from_factors(factors: np.ndarray) -> np.ndarray:
         "Mouth_Slightly_Open": f["mouth_open"] > 0.5,
         "Mustache": f["mustache"] > 0.5,
         "Narrow_Eyes": f["eye_open"] < 0.5,
-        "No_Beard": ~((f["stubble"] > 0.5) | (f["beard"] > 0.5) | (f["mustache"] > 0.5) | (f["goatee"] > 0.5)),
+        "No_Beard": ~(
+            (f["stubble"] > 0.5) | (f["beard"] > 0.5) | (f["mustache"] > 0.5) | (f["goatee"] > 0.5)
+        ),
         "Pale_Skin": f["skin_tone"] > 0.9,
         "Receding_Hairline": (f["recession"] > 0.55) & ~bald,
         "Rosy_Cheeks": f["blush"] > 0.5,
@@ -355,7 +382,13 @@ HAIR_COLOURS = np.array(
     dtype=np.float32,
 )
 IRIS_COLOURS = np.array(
-    [[0.18, 0.10, 0.05], [0.35, 0.20, 0.08], [0.45, 0.38, 0.16], [0.30, 0.45, 0.25], [0.30, 0.45, 0.65]],
+    [
+        [0.18, 0.10, 0.05],
+        [0.35, 0.20, 0.08],
+        [0.45, 0.38, 0.16],
+        [0.30, 0.45, 0.25],
+        [0.30, 0.45, 0.65],
+    ],
     dtype=np.float32,
 )
 # One fixed tile of Gaussian noise; each image reads windows of it at offsets given by its seed,
@@ -501,11 +534,21 @@ def render(factors, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
         a, bb = 5.5 * f["ear_size"], 11.5 * f["ear_size"]
         b = c.box(eu, 14, a + 2, bb + 2)
         u, v = c.uv(b)
-        c.paint(b, _fill(_ellipse_d(u, v, eu, 14, a, bb, s)), skin * (0.88 - 0.06 * side * f["light_azimuth"]))
-        c.paint(b, _fill(_ellipse_d(u, v, eu + side * 0.8, 14, a * 0.45, bb * 0.6, s), 2.0) * 0.3, skin * 0.55)
+        c.paint(
+            b,
+            _fill(_ellipse_d(u, v, eu, 14, a, bb, s)),
+            skin * (0.88 - 0.06 * side * f["light_azimuth"]),
+        )
+        c.paint(
+            b,
+            _fill(_ellipse_d(u, v, eu + side * 0.8, 14, a * 0.45, bb * 0.6, s), 2.0) * 0.3,
+            skin * 0.55,
+        )
 
     # 4. Head and face, shaded as an ellipsoid lit from `light`.
-    b = c.box(fcu, (head_cv - head_b + fcv + fh) / 2, fw * 1.06, (fcv + fh - head_cv + head_b) / 2 + 2)
+    b = c.box(
+        fcu, (head_cv - head_b + fcv + fh) / 2, fw * 1.06, (fcv + fh - head_cv + head_b) / 2 + 2
+    )
     u, v = c.uv(b)
     d = np.minimum(face_d(u, v), _ellipse_d(u, v, head_cu, head_cv, head_a, head_b, s))
     nu, nv = (u - fcu) / fw, (v - fcv) / (fh * 1.2)
@@ -526,7 +569,9 @@ def render(factors, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
         blush = 0.5 * f["blush"] + 0.1 * f["makeup"] + 0.06 * (1 - male)
         a = _smooth(1 - ((u - cu) / 11) ** 2 - ((v - cv) / 8) ** 2) * blush
         c.paint(b, a, np.array([0.86, 0.33, 0.36]))
-        a = _smooth(1 - ((u - cu + side * 2) / 8) ** 2 - ((v - cv + 3) / 5) ** 2) * (0.05 + 0.12 * smile)
+        a = _smooth(1 - ((u - cu + side * 2) / 8) ** 2 - ((v - cv + 3) / 5) ** 2) * (
+            0.05 + 0.12 * smile
+        )
         c.paint(b, a, np.minimum(skin * 1.3, 1))
 
     # 6. Eyes, brows, nose, mouth, lines of age.
@@ -545,7 +590,9 @@ def render(factors, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
     elif f["hat"] <= 0.5:
         b = c.box(head_cu, head_cv - head_b * 0.6, head_a, head_b * 0.45)
         u, v = c.uv(b)
-        shine = _smooth(1 - ((u - head_cu + 10 * light[0]) / 16) ** 2 - ((v - head_cv + 42) / 8) ** 2)
+        shine = _smooth(
+            1 - ((u - head_cu + 10 * light[0]) / 16) ** 2 - ((v - head_cv + 42) / 8) ** 2
+        )
         c.paint(b, shine * 0.22, np.ones(3))
     if f["hat"] > 0.5:
         _hat(c, f, head_cu, head_cv, head_a * max(vol, 1.06), head_b * max(vol, 1.06))
@@ -583,9 +630,10 @@ def _hair_texture(c: _Canvas, box, colour, u, v, f) -> np.ndarray:
 def _facial_hair(c: _Canvas, f, hair, fcu, fw, fh, fcv, face_d, yaw) -> None:
     if max(f["stubble"], f["beard"], f["goatee"], f["mustache"], f["sideburns"]) <= 0.05:
         return
-    s = c.s
     grey = f["hair_color"] == 3
-    beard_col = np.array([0.55, 0.55, 0.55], np.float32) if grey else np.asarray(hair, np.float32) * 0.8
+    beard_col = (
+        np.array([0.55, 0.55, 0.55], np.float32) if grey else np.asarray(hair, np.float32) * 0.8
+    )
     b = c.box(fcu, fcv + fh * 0.45, fw + 2, fh * 0.6)
     u, v = c.uv(b)
     inside = _fill(face_d(u, v), 1.5)
@@ -594,7 +642,9 @@ def _facial_hair(c: _Canvas, f, hair, fcu, fw, fh, fcv, face_d, yaw) -> None:
     region = _smooth((v - top) / 6) * inside
     grain = np.clip(0.8 + 0.25 * c.noise(b, 3), 0, 1)
     if f["stubble"] > 0.05:
-        c.paint(b, region * grain * 0.42 * f["stubble"], np.array([0.13, 0.12, 0.13]) + beard_col * 0.4)
+        c.paint(
+            b, region * grain * 0.42 * f["stubble"], np.array([0.13, 0.12, 0.13]) + beard_col * 0.4
+        )
     if f["beard"] > 0.05:
         lips = _smooth(1 - ((u - 0.55 * yaw) / 17) ** 2 - ((v - mouth_v - 1) / 7) ** 2)
         c.paint(b, region * (1 - lips) * f["beard"] * 0.95 * grain, beard_col)
@@ -607,7 +657,10 @@ def _facial_hair(c: _Canvas, f, hair, fcu, fw, fh, fcv, face_d, yaw) -> None:
     if f["sideburns"] > 0.05:
         for side in (-1, 1):
             cu = fcu + side * fw * 0.9
-            a = _smooth(1 - ((u - cu) / 5) ** 2 - ((v - 10) / (10 + 16 * f["sideburns"])) ** 2) * inside
+            a = (
+                _smooth(1 - ((u - cu) / 5) ** 2 - ((v - 10) / (10 + 16 * f["sideburns"])) ** 2)
+                * inside
+            )
             c.paint(b, a * f["sideburns"] * 0.9, beard_col)
 
 
@@ -633,8 +686,14 @@ def _eye(c: _Canvas, f, side: int, cu: float, openness: float, skin) -> None:
     c.paint(b, eye, np.array([0.93, 0.91, 0.88]))
     iris_u = cu + 2.2 * f["gaze"] + 0.8 * f["yaw"]
     r = 3.5 * f["eye_size"]
-    c.paint(b, eye * _fill(_ellipse_d(u, v, iris_u, 0.3, r, r, s)), IRIS_COLOURS[min(int(f["iris_hue"] * 5), 4)])
-    c.paint(b, eye * _fill(_ellipse_d(u, v, iris_u, 0.3, 1.5, 1.5, s)), np.array([0.03, 0.03, 0.03]))
+    c.paint(
+        b,
+        eye * _fill(_ellipse_d(u, v, iris_u, 0.3, r, r, s)),
+        IRIS_COLOURS[min(int(f["iris_hue"] * 5), 4)],
+    )
+    c.paint(
+        b, eye * _fill(_ellipse_d(u, v, iris_u, 0.3, 1.5, 1.5, s)), np.array([0.03, 0.03, 0.03])
+    )
     c.paint(b, eye * _fill(_ellipse_d(u, v, iris_u + 1.0, -0.9, 0.7, 0.7, s)) * 0.9, np.ones(3))
     liner = 0.9 + 0.9 * f["makeup"] + 0.3 * (1 - f["male"])  # lashes, thicker with eyeliner
     lash = _fill((np.abs(v - v_up + 0.3) - liner / 2) * s) * _fill((np.abs(x) - 1.08) * (a * s))
@@ -671,12 +730,22 @@ def _nose(c: _Canvas, f, yaw: float, skin, light) -> None:
     b = c.box(cu, 12, w + 5, 14)
     u, v = c.uv(b)
     side = -1 if light[0] > 0 else 1  # the bridge's shadow falls away from the light
-    bridge = _smooth(1 - ((u - cu - side * (2.5 + 0.5 * w)) / 2.2) ** 2) * _smooth((v - 2) / 8) * _smooth((tip_v - v) / 4)
+    bridge = (
+        _smooth(1 - ((u - cu - side * (2.5 + 0.5 * w)) / 2.2) ** 2)
+        * _smooth((v - 2) / 8)
+        * _smooth((tip_v - v) / 4)
+    )
     c.paint(b, bridge * 0.22, skin * 0.6)
     for sd in (-1, 1):
-        wing = _fill((np.abs(np.hypot((u - cu - sd * w) / 2.6, (v - tip_v + 0.5) / 2.4) - 1) - 0.18) * (2.6 * s), 1.4)
+        wing = _fill(
+            (np.abs(np.hypot((u - cu - sd * w) / 2.6, (v - tip_v + 0.5) / 2.4) - 1) - 0.18)
+            * (2.6 * s),
+            1.4,
+        )
         c.paint(b, wing * 0.3 * (v > tip_v - 2.8), skin * 0.55)
-        nostril = _fill(_ellipse_d(u, v, cu + sd * w * 0.48, tip_v + 1.2, 1.9 + 0.6 * size, 1.1, s), 1.2)
+        nostril = _fill(
+            _ellipse_d(u, v, cu + sd * w * 0.48, tip_v + 1.2, 1.9 + 0.6 * size, 1.1, s), 1.2
+        )
         c.paint(b, nostril * 0.8, skin * 0.3)
     under = _smooth(1 - ((u - cu) / (w + 1)) ** 2 - ((v - tip_v - 3) / 1.6) ** 2)
     c.paint(b, under * 0.3, skin * 0.55)
@@ -706,7 +775,9 @@ def _mouth(c: _Canvas, f, yaw: float, skin) -> None:
     bottom = open_lo + t_lo * w2**0.6
     outside_x = (np.abs(x) - 1) * (hw * s)
     lips_d = np.maximum(np.maximum(top - v, v - bottom) * s, outside_x)
-    natural = skin * np.array([0.92, 0.66, 0.64]) + np.array([0.06, 0.0, 0.0]) * (1 - 0.6 * f["male"])
+    natural = skin * np.array([0.92, 0.66, 0.64]) + np.array([0.06, 0.0, 0.0]) * (
+        1 - 0.6 * f["male"]
+    )
     lip_col = natural + (np.array([0.72, 0.07, 0.17]) - natural) * (0.9 * f["lipstick"])
     for sd in (-1, 1):  # smile lines from the nose wings to the mouth corners
         fold = np.abs(u - (cu + sd * (hw + 2.5 - 1.5 * (corner_v - v) / 10))) - 0.6
@@ -715,11 +786,15 @@ def _mouth(c: _Canvas, f, yaw: float, skin) -> None:
     c.paint(b, _fill(lips_d), lip_col)
     sheen = _smooth(1 - (x / 0.55) ** 2 - ((v - (open_lo + bottom) / 2 + 0.5) / 1.3) ** 2)
     c.paint(b, sheen * 0.22, np.ones(3))
-    shadow = _smooth(1 - (x / 0.6) ** 2 - ((v - bottom - 2.5) / 2) ** 2) * _fill((bottom + 0.5 - v) * s)
+    shadow = _smooth(1 - (x / 0.6) ** 2 - ((v - bottom - 2.5) / 2) ** 2) * _fill(
+        (bottom + 0.5 - v) * s
+    )
     c.paint(b, shadow * 0.25, skin * 0.5)
     inner = _fill(np.maximum(np.maximum(open_up - v, v - open_lo) * s, outside_x + 1.5 * s))
     c.paint(b, inner, np.array([0.28, 0.07, 0.08]))
-    teeth = inner * _fill((v - (open_up + 0.55 * gap + 0.6)) * s) * _fill((np.abs(x) - 0.78) * (hw * s))
+    teeth = (
+        inner * _fill((v - (open_up + 0.55 * gap + 0.6)) * s) * _fill((np.abs(x) - 0.78) * (hw * s))
+    )
     c.paint(b, teeth, np.array([0.94, 0.92, 0.86]))
     seam = _fill((np.abs(v - line) - 0.45) * s) * _fill(outside_x) * (1 - min(gap / 1.5, 1))
     c.paint(b, seam * 0.8, lip_col * 0.45)
@@ -733,7 +808,9 @@ def _wrinkles(c: _Canvas, f, skin) -> None:
     b = c.box(0, -27, 26, 8)
     u, v = c.uv(b)
     for k, dv in enumerate((-24.0, -29.0)):
-        a = _fill((np.abs(v - dv - 0.004 * u**2) - 0.4) * s, 1.5) * _smooth(1 - (u / (22 - 4 * k)) ** 2)
+        a = _fill((np.abs(v - dv - 0.004 * u**2) - 0.4) * s, 1.5) * _smooth(
+            1 - (u / (22 - 4 * k)) ** 2
+        )
         c.paint(b, a * amount, skin * 0.6)
 
 
@@ -752,7 +829,9 @@ def _front_hair(c: _Canvas, f, hair, hcu, hcv, ha, hb, fcu, fw) -> None:
         edge = np.where(np.abs(x) < 0.9, np.maximum(edge, fringe), edge)
     side_bottom = 4 + 60 * f["hair_length"]  # hair beside the face, down to its length
     sides = (np.abs(u - fcu) > fw * (0.93 - 0.1 * f["hair_length"])) & (v < side_bottom)
-    d = np.maximum(_ellipse_d(u, v, hcu, hcv, ha * 1.02, hb, s), np.where(sides, -1.0, (v - edge) * s))
+    d = np.maximum(
+        _ellipse_d(u, v, hcu, hcv, ha * 1.02, hb, s), np.where(sides, -1.0, (v - edge) * s)
+    )
     c.paint(b, _fill(d, 1.2), _hair_texture(c, b, hair, u, v, f))
     d_head = _ellipse_d(u, v, hcu, hcv, ha * 0.98, hb * 0.98, s)
     shadow = _fill((v - edge - 2.5) * s, 3.0) * (1 - _fill(d)) * _fill(d_head)
@@ -789,18 +868,25 @@ def _glasses(c: _Canvas, f, yaw: float, fcu: float, fw: float) -> None:
         b = c.box(cu + side * 4, cv, hx + 12, hy + 3)
         u, v = c.uv(b)
         qx, qy = np.abs(u - cu) - (hx - r), np.abs(v - cv) - (hy - r)
-        box_d = (np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - r) * s
+        box_d = (
+            np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - r
+        ) * s
         if f["sunglasses"] > 0.5:
             c.paint(b, _fill(box_d) * 0.88, np.array([0.05, 0.05, 0.07]))
         else:
             c.paint(b, _fill(box_d) * 0.08, np.array([0.8, 0.85, 0.95]))
         c.paint(b, _fill(np.abs(box_d) - 0.8 * s), frame)
-        arm = np.maximum(np.abs(v - cv + 3) - 0.8, side * (cu + side * hx - u)) * s  # towards the ear
+        arm = (
+            np.maximum(np.abs(v - cv + 3) - 0.8, side * (cu + side * hx - u)) * s
+        )  # towards the ear
         arm = np.maximum(arm, side * (u - fcu - side * fw) * s)
         c.paint(b, _fill(arm) * 0.9, frame)
     b = c.box(0.3 * yaw, -1, 9, 3)
     u, v = c.uv(b)
-    bridge = np.maximum(np.abs(v + 1.5 - 0.02 * (u - 0.3 * yaw) ** 2) - 0.8, np.abs(u - 0.3 * yaw) - 8.5) * s
+    bridge = (
+        np.maximum(np.abs(v + 1.5 - 0.02 * (u - 0.3 * yaw) ** 2) - 0.8, np.abs(u - 0.3 * yaw) - 8.5)
+        * s
+    )
     c.paint(b, _fill(bridge), frame)
 
 
@@ -810,7 +896,10 @@ def landmarks(factors) -> np.ndarray:
     Returns:
         int array [5, 2] of (x, y) pixels in the 178x218 image.
     """
-    f = {name: float(factors[name]) for name in ("yaw", "roll", "pitch", "smile", "mouth_open", "nose_size")}
+    f = {
+        name: float(factors[name])
+        for name in ("yaw", "roll", "pitch", "smile", "mouth_open", "nose_size")
+    }
     yaw = f["yaw"] * 9.0
     hw = 15.0 * (1 + 0.25 * f["smile"])
     corner_v = 41.0 - 9.0 * (f["smile"] - 0.3)
@@ -892,7 +981,12 @@ def write_synthfaces(
         the dataset folder.
     """
     out = Path(out)
-    params = {"generator_version": GENERATOR_VERSION, "n": n, "seed": seed, "config": asdict(config)}
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "n": n,
+        "seed": seed,
+        "config": asdict(config),
+    }
     meta_path = out / "synthfaces.json"
     if meta_path.exists() and not force:
         existing = json.loads(meta_path.read_text())
@@ -925,7 +1019,12 @@ def write_synthfaces(
 
         chunk = 200
         jobs = [
-            (factors[s : s + chunk], names[s : s + chunk], tmp / "img_align_celeba", config.jpeg_quality)
+            (
+                factors[s : s + chunk],
+                names[s : s + chunk],
+                tmp / "img_align_celeba",
+                config.jpeg_quality,
+            )
             for s in range(0, n, chunk)
         ]
         workers = workers or min(os.cpu_count() or 1, 8)
@@ -935,7 +1034,9 @@ def write_synthfaces(
                     bar.update(_render_chunk(job))
             else:
                 method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+                with ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context(method)
+                ) as pool:
                     for done in pool.map(_render_chunk, jobs):
                         bar.update(done)
         meta = {
@@ -970,3 +1071,15 @@ def read_factors(root: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         if name in FACTOR_NAMES:
             out[name] = values[:, j]
     return names, out
+
+
+def default_root(n: int = 30000, seed: int = 0) -> Path:
+    """The dataset the notebooks use: ``$FEL_CELEBA_ROOT`` (a real CelebA copy) when set, else
+    SynthFaces in ``data/synthfaces``, rendered on first use (``n`` images, ``seed``).
+    """
+    import fel
+
+    real = os.environ.get("FEL_CELEBA_ROOT")
+    if real:
+        return Path(real).expanduser()
+    return write_synthfaces(fel.DATA_DIR / "synthfaces", n=n, seed=seed)
