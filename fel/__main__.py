@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,73 @@ def _bench_data(args: argparse.Namespace) -> None:
     from fel.bench import bench_data
 
     bench_data(root=args.root, n=args.n, size=args.size, workers=args.workers)
+
+
+def _dataset_root(args: argparse.Namespace) -> Path:
+    if args.root is not None:
+        return args.root
+    if args.data == "celeba":
+        env = os.environ.get("FEL_CELEBA_ROOT")
+        if not env:
+            raise ValueError("--data celeba needs --root /path/to/celeba (or FEL_CELEBA_ROOT)")
+        return Path(env)
+    from fel.data.synthfaces import default_root
+
+    return default_root()
+
+
+def _train_config(args: argparse.Namespace):
+    from fel.training import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       warmup_steps=args.warmup, num_workers=args.workers, seed=args.seed)  # fmt: skip
+
+
+def _train_classifier(args: argparse.Namespace) -> None:
+    from fel.classifier import export, train_classifier
+
+    root = _dataset_root(args)
+    result = train_classifier(root, args.out, _train_config(args), size=args.size, width=args.width,
+                              with_factors=args.data == "synthfaces", resume=args.resume,
+                              max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    test = result["meta"]["test"]
+    print(f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy {test['mean_accuracy']:.4f} "
+          f"over {len(test['attributes'])} attributes")  # fmt: skip
+    if args.export:
+        print(f"exported {export(result, args.export)}")
+
+
+def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: float) -> None:
+    p.add_argument(
+        "--data",
+        choices=["synthfaces", "celeba"],
+        default="synthfaces",
+        help="dataset kind (default: %(default)s)",
+    )
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="dataset folder (default: data/synthfaces, or $FEL_CELEBA_ROOT for celeba)",
+    )
+    p.add_argument("--size", type=int, default=64, help="image size (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=epochs, help="epochs (default: %(default)s)")
+    p.add_argument(
+        "--batch-size", type=int, default=batch, help="global batch size (default: %(default)s)"
+    )
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--workers", type=int, default=0, help="DataLoader workers (default: %(default)s)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="run folder for last.pt and logs")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (demos)")
+    p.add_argument(
+        "--export", type=Path, default=None, help="also write a small fp16 checkpoint here"
+    )
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -150,6 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.set_defaults(run=_bench_data)
 
+    train = commands.add_parser(
+        "train", help="train a model with fel's recipes (resumable; torchrun for several GPUs)"
+    )
+    train_cmds = train.add_subparsers(dest="train_command", required=True, metavar="MODEL")
+    clf = train_cmds.add_parser(
+        "classifier", help="the 40-attribute predictor (+ SynthFaces factors)"
+    )
+    _add_training_args(clf, epochs=15, batch=128, lr=2e-3)
+    clf.add_argument(
+        "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
+    )
+    clf.set_defaults(run=_train_classifier)
+
     env = commands.add_parser("info", help="versions, compute device and data locations")
     env.set_defaults(run=_info)
     return parser
@@ -159,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,89 @@
+"""Checkpoints: ``{"model": state_dict, "config": {...}, "meta": {...}}``, written atomically.
+
+Files are written to a temporary sibling and ``os.replace``d into place, so an interrupted save
+never leaves a broken checkpoint, and read with ``torch.load(..., weights_only=True)``, so loading
+a file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import fel
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is not what fel expects; the message says which key or shape."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: with a hint on how to get or train it.
+        CheckpointError: the file is truncated, not a torch file, or lacks "model"/"config".
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {path} not found. The shipped checkpoints live in {fel.CHECKPOINT_DIR} "
+            "(restore them with `git checkout data/checkpoints`), or train one with `python -m fel train ...`."
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} lacks the 'model' and 'config' entries of a fel checkpoint (found {keys})"
+        )
+    return payload
+
+
+def load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint"
+) -> None:
+    """Load ``state`` into ``model`` strictly; a mismatch names the key and both shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not fit {type(model).__name__}: missing keys {missing[:5]}, "
+            f"unexpected keys {unexpected[:5]}"
+        )
+    for key, value in state.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"{source}: '{key}' has shape {tuple(value.shape)} but the model expects "
+                f"{tuple(own[key].shape)}; was it trained with another config?"
+            )
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating-point tensors as float16 (for small committed checkpoints); others unchanged."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

@@ -1,0 +1,135 @@
+"""Edit metrics: one yardstick for every method (VAE, InterfaceGAN, Glow).
+
+Given faces before and after an edit towards a target attribute:
+
+* **target change**: mean change of the target attribute's predicted probability (higher = the edit
+  did what it says);
+* **leakage**: mean absolute change of every other modelled attribute's probability (lower = the
+  edit touched nothing else);
+* **preservation**: mean absolute pixel change outside the face region the edit should touch, in
+  [0, 1] units (lower = the rest of the image stayed put);
+* **counterfactual error** (SynthFaces only): mean absolute pixel distance between the edited image
+  and the true rendering of the same face with the target factor moved by the same amount.
+
+Images are float [B, 3, H, W] in [0, 1], in the 148-crop frame every fel model uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from fel.data.attributes import check_attribute
+
+# Face regions in the centred 148x148 crop, as (top, left, bottom, right) fractions, from CelebA's
+# mean aligned landmarks (eyes at y 111, mouth corners at y 152 of the 178x218 image).
+MOUTH = (0.60, 0.20, 0.98, 0.80)  # mouth, lips and the smile folds of the cheeks
+EYES = (0.38, 0.15, 0.62, 0.85)
+BROWS = (0.30, 0.15, 0.55, 0.85)
+EDIT_REGIONS = {
+    "Smiling": MOUTH, "Mouth_Slightly_Open": MOUTH, "Wearing_Lipstick": MOUTH, "Big_Lips": MOUTH,
+    "Narrow_Eyes": EYES, "Eyeglasses": EYES, "Arched_Eyebrows": BROWS, "Bushy_Eyebrows": BROWS,
+}  # fmt: skip
+
+
+class Predictor(Protocol):
+    attr_names: list[str]
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+def region_mask(size: int, box: tuple[float, float, float, float]) -> torch.Tensor:
+    """Bool mask [size, size], True inside ``box`` = (top, left, bottom, right) fractions."""
+    top, left, bottom, right = (round(f * size) for f in box)
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+def preservation(
+    before: torch.Tensor, after: torch.Tensor, box: tuple[float, float, float, float] | None
+) -> float:
+    """Mean absolute pixel change outside ``box`` (everywhere when ``box`` is None)."""
+    if before.shape != after.shape:
+        raise ValueError(
+            f"before {tuple(before.shape)} and after {tuple(after.shape)} differ in shape"
+        )
+    diff = (after.float() - before.float()).abs().mean(1)  # [B, H, W]
+    if box is None:
+        return float(diff.mean())
+    outside = ~region_mask(diff.shape[-1], box)
+    return float(diff[:, outside].mean())
+
+
+def edit_report(
+    predictor: Predictor,
+    before: torch.Tensor,
+    after: torch.Tensor,
+    target: str,
+    attributes: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Target change, leakage and preservation of one edit applied to a batch.
+
+    Args:
+        predictor: e.g. :func:`fel.classifier.load_pretrained`.
+        before, after: images [B, 3, H, W] in [0, 1], face by face.
+        target: the attribute the edit is meant to change.
+        attributes: the attributes that count for leakage (default: all of the predictor's that
+            it was scored on, see :func:`modelled_attributes`).
+
+    Returns:
+        {"target_change", "leakage", "preservation", "changes": {attribute: mean change}}
+    """
+    target = check_attribute(target, predictor.attr_names)
+    attributes = list(attributes or modelled_attributes(predictor))
+    p0, p1 = predictor.predict(before), predictor.predict(after)
+    delta = (p1 - p0).mean(0)
+    abs_delta = (p1 - p0).abs().mean(0)
+    idx = {
+        a: predictor.attr_names.index(check_attribute(a, predictor.attr_names)) for a in attributes
+    }
+    others = [i for a, i in idx.items() if a != target]
+    return {
+        "target_change": float(delta[predictor.attr_names.index(target)]),
+        "leakage": float(abs_delta[others].mean()) if others else 0.0,
+        "preservation": preservation(before, after, EDIT_REGIONS.get(target)),
+        "changes": {a: float(delta[i]) for a, i in idx.items()},
+    }
+
+
+def modelled_attributes(predictor: Predictor) -> list[str]:
+    """The attributes a predictor was scored on (both classes present), else all of its own."""
+    report = getattr(predictor, "meta", {}).get("test", {}).get("attributes")
+    return list(report) if report else list(predictor.attr_names)
+
+
+def counterfactual_error(
+    edited: torch.Tensor, faces: np.ndarray, factor: str, values: Sequence[float]
+) -> float:
+    """Mean absolute pixel distance to the true counterfactuals (SynthFaces only).
+
+    Args:
+        edited: edited images [B, 3, S, S] in [0, 1].
+        faces: the SynthFaces factor rows [B] of the original faces.
+        factor: the factor the edit moves, e.g. "smile".
+        values: per face, the value the factor should take after the edit (e.g. its original
+            value plus the change the classifier's factor head measures on the edited image).
+    """
+    from fel.data.synthfaces import counterfactual, render_aligned
+
+    if len(faces) != len(edited) or len(values) != len(edited):
+        raise ValueError(
+            f"need one face and one value per edited image, got {len(faces)}, {len(values)}, {len(edited)}"
+        )
+    size = edited.shape[-1]
+    truth = np.stack(
+        [
+            render_aligned(counterfactual(f, **{factor: float(v)}), size)
+            for f, v in zip(faces, values)
+        ]
+    )
+    truth = torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 255
+    return float((edited.float().cpu() - truth).abs().mean())

@@ -1,0 +1,167 @@
+"""The shared training loop: exact resume after interruption, NaN guard, DDP equals one process."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from fel.checkpoints import load_checkpoint
+from fel.training import Distributed, StepBatches, TrainConfig, TrainingDiverged, train
+
+
+def _data(n=96):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g) + 0.1 * torch.randn(n, 1, generator=g)
+    return TensorDataset(x, y)
+
+
+def _model():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Dropout(0.1), nn.Linear(16, 1))
+
+
+def mse(model, batch):
+    x, y = batch
+    loss = ((model(x) - y) ** 2).mean()
+    return loss, {}
+
+
+CFG = TrainConfig(epochs=3, batch_size=16, lr=5e-2, warmup_steps=4, checkpoint_every=5, amp=False)
+CPU = Distributed(0, 1, torch.device("cpu"))
+
+
+def test_loss_goes_down_and_checkpoint_holds_everything(tmp_path):
+    result = train(
+        _model(), mse, _data(), CFG, tmp_path, {"kind": "toy"}, {"dataset": "toy"}, dist_=CPU
+    )
+    losses = [h["loss"] for h in result["meta"]["history"] if "loss" in h]
+    assert losses[-1] < 0.5 * losses[0]
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["meta"]["step"] == 18 and saved["config"] == {"kind": "toy"}
+    assert {"optimizer", "scheduler", "rng"} <= set(saved["train"]) and "train" not in result
+
+
+def test_resume_after_interruption_gives_the_same_weights(tmp_path):
+    straight = train(_model(), mse, _data(), CFG, tmp_path / "a", {}, dist_=CPU)
+
+    calls = {"n": 0}
+
+    def crashing(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 14:
+            raise KeyboardInterrupt  # stopped between checkpoints (steps 5, 6, 10, 12 saved)
+        return mse(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), crashing, _data(), CFG, tmp_path / "b", {}, dist_=CPU)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["meta"]["step"] == 12
+    resumed = train(_model(), mse, _data(), CFG, tmp_path / "b", {}, resume=True, dist_=CPU)
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_max_steps_then_resume_equals_one_run(tmp_path):
+    straight = train(_model(), mse, _data(), CFG, tmp_path / "a", {}, dist_=CPU)
+    train(_model(), mse, _data(), CFG, tmp_path / "b", {}, dist_=CPU, max_steps=7)
+    resumed = train(_model(), mse, _data(), CFG, tmp_path / "b", {}, resume=True, dist_=CPU)
+    assert all(torch.equal(v, resumed["model"][k]) for k, v in straight["model"].items())
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def exploding(model, batch):
+        calls["n"] += 1
+        loss, logs = mse(model, batch)
+        return (loss * float("nan") if calls["n"] == 8 else loss), logs
+
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 7.*last\.pt"):
+        train(_model(), exploding, _data(), CFG, tmp_path, {}, dist_=CPU)
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["meta"]["step"] == 6  # end of epoch 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        train(_model(), mse, _data(), CFG, tmp_path, {}, resume=True, dist_=CPU)
+
+
+def test_step_batches_split_each_global_batch_across_processes():
+    one = list(StepBatches(50, 8, seed=3, start_step=0, total_steps=12, dist_=Distributed(0, 1)))
+    two = [list(StepBatches(50, 8, 3, 0, 12, Distributed(r, 2))) for r in range(2)]
+    for step, batch in enumerate(one):
+        assert sorted(two[0][step] + two[1][step]) == sorted(batch)
+    assert len(one) == 12 and all(len(b) == 8 for b in one)
+    assert one[6:] != one[:6]  # a new permutation each epoch (6 full batches per epoch)
+    assert list(StepBatches(50, 8, 3, 4, 12, Distributed(0, 1))) == one[4:]  # resume mid-epoch
+    with pytest.raises(ValueError, match="divisible"):
+        StepBatches(50, 9, 3, 0, 12, Distributed(0, 2))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, port, out, queue):
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE="2",
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    cfg = TrainConfig(
+        epochs=2, batch_size=16, lr=1e-2, warmup_steps=2, amp=False, checkpoint_every=100
+    )
+    from fel.training import setup_distributed
+
+    d = setup_distributed(torch.device("cpu"))
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    torch.manual_seed(1)
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.3)
+    result = train(model, mse, _data(), cfg, out, {}, dist_=d)
+    if rank == 0:
+        queue.put([h["loss"] for h in result["meta"]["history"]])
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
+    """torchrun-style DDP on gloo: same global batches, averaged gradients, same losses."""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [
+        ctx.Process(target=_ddp_worker, args=(r, port, tmp_path / "ddp", queue)) for r in range(2)
+    ]
+    for p in procs:
+        p.start()
+    ddp_losses = queue.get(timeout=120)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    torch.manual_seed(1)
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.3)
+    cfg = TrainConfig(
+        epochs=2, batch_size=16, lr=1e-2, warmup_steps=2, amp=False, checkpoint_every=100
+    )
+    single = train(model, mse, _data(), cfg, tmp_path / "one", {}, dist_=CPU)
+    one_losses = [h["loss"] for h in single["meta"]["history"]]
+    assert len(ddp_losses) == len(one_losses) > 0
+    assert torch.allclose(torch.tensor(ddp_losses), torch.tensor(one_losses), rtol=1e-4, atol=1e-6)
