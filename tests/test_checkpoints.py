@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -41,7 +43,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def broken_save(obj, f):
-        open(f, "wb").write(b"half")
+        Path(f).write_bytes(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
