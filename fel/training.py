@@ -120,6 +120,80 @@ class StepBatches(Sampler[list[int]]):
         return self.total - self.start
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum a tensor over all processes; the gradient is summed the same way."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        dist.all_reduce(out)
+        return out
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose batch statistics span every process (any device, gloo or NCCL).
+
+    Each process sums x and x^2 per channel; one differentiable all-reduce makes them global, so
+    the forward pass and the gradients equal those of one process on the whole global batch.
+    (PyTorch's SyncBatchNorm does the same on GPUs only.)
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (
+            self.training
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size() > 1
+        ):
+            return super().forward(x)
+        dims = [0, *range(2, x.dim())]
+        count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=x.dtype)
+        stats = _AllReduceSum.apply(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        c = x.shape[1]
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 0.1
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / (n - 1), m)
+                self.num_batches_tracked += 1
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+
+def sync_batchnorm(model: nn.Module) -> nn.Module:
+    """Swap every BatchNorm layer for :class:`GlobalBatchNorm`, keeping its weights and statistics."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(
+            child, GlobalBatchNorm
+        ):
+            new = GlobalBatchNorm(
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
+                child.track_running_stats,
+            )
+            new.load_state_dict(child.state_dict())
+            setattr(model, name, new.to(child.weight.device if child.affine else "cpu"))
+        else:
+            sync_batchnorm(child)
+    return model
+
+
 def _lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
@@ -175,6 +249,10 @@ def train(
     out = Path(out)
     last = out / "last.pt"
     torch.manual_seed(config.seed)
+    if d.world > 1:
+        sync_batchnorm(
+            model
+        )  # per-process statistics would make the run depend on the process count
     model.to(d.device)
     if d.device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -202,7 +280,6 @@ def train(
             print(f"resuming {last} at step {step} of {total}")
     ddp = d.world > 1
     if ddp:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if d.device.type == "cuda" else model
         net: nn.Module = nn.parallel.DistributedDataParallel(
             model, device_ids=[d.device.index] if d.device.type == "cuda" else None
         )

@@ -127,7 +127,7 @@ def _ddp_worker(rank, port, out, queue):
     from fel.training import setup_distributed
 
     d = setup_distributed(torch.device("cpu"))
-    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 1))
     torch.manual_seed(1)
     for p in model.parameters():
         nn.init.normal_(p, std=0.3)
@@ -138,7 +138,8 @@ def _ddp_worker(rank, port, out, queue):
 
 
 def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
-    """torchrun-style DDP on gloo: same global batches, averaged gradients, same losses."""
+    """torchrun-style DDP on gloo: same global batches, averaged gradients, BatchNorm statistics
+    over the global batch (GlobalBatchNorm), hence the same losses as one process."""
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -154,7 +155,7 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
         p.join(60)
         assert p.exitcode == 0
 
-    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 1))
     torch.manual_seed(1)
     for p in model.parameters():
         nn.init.normal_(p, std=0.3)

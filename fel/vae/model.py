@@ -1,0 +1,144 @@
+"""A convolutional VAE for 64x64 (or 128x128) faces: the standard CelebA recipe.
+
+Encoder: stride-2 conv blocks (BatchNorm, LeakyReLU) down to 2x2 (4x4 at 128), then linear maps to
+the posterior mean and log-variance. Decoder: the mirror image with transposed convolutions, ending
+in a sigmoid, so decoded images are in [0, 1].
+
+Likelihood: a Gaussian around the decoded image with one learned standard deviation sigma (the
+"calibrated" or sigma-VAE decoder, Rybkin et al. 2021), so the ELBO is a real bound on the
+log-density of (dequantised) images and converts to bits/dim like Glow's number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class VAEConfig:
+    """Architecture and objective of :class:`VAE`."""
+
+    size: int = 64  # 64 or 128
+    latent: int = 128
+    width: int = 32  # channels of the first block; doubled at every block
+    beta: float = 1.0  # weight of the KL term (1 = the ELBO; >1 = beta-VAE)
+    n_bits: int = 5  # bits per colour channel when scoring bits/dim (Glow's CelebA setting)
+
+    def __post_init__(self) -> None:
+        if self.size not in (32, 64, 128):
+            raise ValueError(f"size must be 32, 64 or 128, got {self.size}")
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+class VAE(nn.Module):
+    """Convolutional VAE with the course's common face: ``encode``, ``decode``, ``sample_latent``.
+
+    Shapes: images [B, 3, S, S] in [0, 1]; latents [B, latent].
+    """
+
+    def __init__(self, config: VAEConfig | None = None, **overrides) -> None:
+        super().__init__()
+        self.config = config or VAEConfig(**overrides)
+        c = self.config
+        blocks = int(math.log2(c.size)) - 1  # down to 2x2
+        chans = [min(c.width * 2**i, 16 * c.width) for i in range(blocks)]
+        self.encoder = nn.Sequential(
+            *[_down(cin, cout) for cin, cout in zip([3, *chans[:-1]], chans)]
+        )
+        self.top = chans[-1]
+        self.to_stats = nn.Linear(self.top * 4, 2 * c.latent)
+        self.from_latent = nn.Linear(c.latent, self.top * 4)
+        rev = chans[::-1]
+        self.decoder = nn.Sequential(*[_up(cin, cout) for cin, cout in zip(rev[:-1], rev[1:])])
+        self.to_image = nn.Sequential(
+            nn.ConvTranspose2d(rev[-1], rev[-1], 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(rev[-1], 3, 3, padding=1),
+        )
+        self.log_sigma = nn.Parameter(torch.tensor(math.log(0.1)))  # decoder noise, learned
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance [B, latent] of q(z | x) for images x [B, 3, S, S] in [0, 1]."""
+        h = self.encoder(x * 2 - 1).flatten(1)
+        mu, logvar = self.to_stats(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-12, 8)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean [B, latent]: the code the editors move."""
+        return self.posterior(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, S, S] in [0, 1] for latents z [B, latent]."""
+        h = self.from_latent(z).view(-1, self.top, 2, 2)
+        return torch.sigmoid(self.to_image(self.decoder(h)))
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws from the prior N(0, I), on the model's device."""
+        device = self.log_sigma.device
+        return torch.randn(
+            n,
+            self.config.latent,
+            generator=generator,
+            device="cpu" if generator is not None else device,
+        ).to(device)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Reconstruction and loss terms for images x [B, 3, S, S] in [0, 1].
+
+        Returns a dict with ``recon`` [B,3,S,S]; ``mu``, ``logvar`` [B, latent]; and per-batch means
+        ``reconstruction`` (-log p(x|z), nats per image), ``kl`` (nats per image), ``elbo`` (nats
+        per image), ``loss`` (reconstruction + beta * kl, per image), ``bits_per_dim``.
+        """
+        mu, logvar = self.posterior(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        recon = self.decode(z)
+        return {"recon": recon, "mu": mu, "logvar": logvar, **self.loss_terms(x, recon, mu, logvar)}
+
+    def loss_terms(self, x, recon, mu, logvar) -> dict[str, torch.Tensor]:
+        c = self.config
+        d = x[0].numel()
+        # Dequantise to the n_bits grid the density is scored on: x in [0, 1], bins of 1 / 2^n_bits.
+        bins = 2**c.n_bits
+        x_q = torch.floor(x * 255 / 2 ** (8 - c.n_bits)) / bins
+        x_deq = x_q + torch.rand_like(x_q) / bins if self.training else x_q + 0.5 / bins
+        log_sigma = self.log_sigma.clamp(-6, 2)
+        nll = (
+            0.5 * (((x_deq - recon) / log_sigma.exp()) ** 2)
+            + log_sigma
+            + 0.5 * math.log(2 * math.pi)
+        )
+        reconstruction = nll.flatten(1).sum(1)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        elbo = -(reconstruction + kl)
+        # Density on [0,1]^D -> probability of the n_bits-quantised image: add D * log(bins).
+        bpd = (-elbo + d * math.log(bins)) / (d * math.log(2))
+        return {
+            "reconstruction": reconstruction.mean(),
+            "kl": kl.mean(),
+            "elbo": elbo.mean(),
+            "loss": (reconstruction + c.beta * kl).mean(),
+            "bits_per_dim": bpd.mean(),
+        }
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
