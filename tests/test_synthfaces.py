@@ -118,16 +118,20 @@ def test_couplings_zero_remove_correlations_but_keep_marginals():
     cfg = SynthConfig(smile_mouth_coupling=0.0, gender_coupling=0.0, age_coupling=0.0)
     labels = labels_from_factors(sample_factors(20000, seed=1, config=cfg)) > 0
     col = {a: labels[:, ATTRIBUTES.index(a)].astype(float) for a in ATTRIBUTES}
-    assert abs(np.corrcoef(col["Smiling"], col["Mouth_Slightly_Open"])[0, 1]) < 0.05
-    assert abs(np.corrcoef(col["Male"], col["Wearing_Lipstick"])[0, 1]) < 0.05
+    assert abs(np.corrcoef(col["Smiling"], col["Mouth_Slightly_Open"])[0, 1]) < 0.1  # identities cluster images: about 1000 independent draws
+    assert abs(np.corrcoef(col["Male"], col["Wearing_Lipstick"])[0, 1]) < 0.1  # identities cluster images: about 1000 independent draws
     assert abs(col["Wearing_Lipstick"].mean() - 0.47) < 0.04
 
 
-def test_label_noise_flips_the_asked_fraction_of_drawn_labels():
+def test_label_noise_flips_a_share_of_positives_and_as_many_negatives():
     clean = labels_from_factors(sample_factors(5000, seed=2))
     noisy = noisy_labels(clean, 0.1, seed=2)
-    drawn = [ATTRIBUTES.index(a) for a in DRAWN]
-    assert abs((noisy[:, drawn] != clean[:, drawn]).mean() - 0.1) < 0.01
+    for a in DRAWN:
+        j = ATTRIBUTES.index(a)
+        pos, neg = clean[:, j] > 0, clean[:, j] < 0
+        flipped_pos, flipped_neg = (noisy[pos, j] < 0).sum(), (noisy[neg, j] > 0).sum()
+        assert flipped_pos == flipped_neg == min(round(0.1 * pos.sum()), neg.sum()), a
+    assert np.array_equal((noisy > 0).sum(0), (clean > 0).sum(0))  # frequencies unchanged
     undrawn = [ATTRIBUTES.index(a) for a in NOT_DRAWN]
     assert (noisy[:, undrawn] == -1).all()
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.celeba import CROP, crop_resize
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned image size
 EYE_MID = (88.5, 111.5)  # CelebA's mean aligned eye midpoint (x, y)
 EYE_HALF_DISTANCE = 19.5  # half the mean aligned inter-ocular distance
@@ -154,8 +154,11 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
     male_bin = rng.random(m) < 0.42
     male = np.clip(np.where(male_bin, 0.76, 0.24) + rng.normal(0, 0.08, m), 0, 1)
     age = rng.random(m) ** 2.65  # P(age < 0.5) = 0.77
+    age = np.where(
+        age < 0.5, age * 0.84, 0.58 + (age - 0.5) * 0.84
+    )  # a gap around the Young threshold
     old = age > 0.6
-    gray = rng.random(m) < ca * np.where(old, 0.04 / 0.175, 0.0) + (1 - ca) * 0.04
+    gray = rng.random(m) < ca * np.where(old, 0.04 / 0.216, 0.0) + (1 - ca) * 0.04
     hair_color = rng.choice([0, 1, 2, 4, 5], size=m, p=[0.275, 0.205, 0.155, 0.09, 0.275])
     hair_color = np.where(gray, 3, hair_color)
     recession_mean = np.where(male_bin, 0.15 + 0.65 * (ca * age + (1 - ca) * 0.28), 0.08)
@@ -183,24 +186,25 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
         rng.uniform(0, 0.4, m),
     )
     arch_p = _rate(male, 0.09, 0.40, 0.27, cg)
-    brow_arch = np.where(rng.random(m) < arch_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
+    brow_arch = np.where(rng.random(m) < arch_p, rng.uniform(0.6, 1, m), rng.uniform(0, 0.4, m))
     bushy_p = _rate(male, 0.29, 0.06, 0.155, cg)
     brow_thickness = np.where(
-        rng.random(m) < bushy_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m)
+        rng.random(m) < bushy_p, rng.uniform(0.6, 1, m), rng.uniform(0, 0.4, m)
     )
     nose_p = _rate(male, 0.35, 0.15, 0.235, cg)
-    nose_size = np.where(rng.random(m) < nose_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m))
+    nose_size = np.where(rng.random(m) < nose_p, rng.uniform(0.6, 1, m), rng.uniform(0, 0.4, m))
     lips_p = _rate(male, 0.18, 0.28, 0.24, cg)
-    lip_fullness = np.where(
-        rng.random(m) < lips_p, rng.uniform(0.52, 1, m), rng.uniform(0, 0.48, m)
-    )
+    lip_fullness = np.where(rng.random(m) < lips_p, rng.uniform(0.6, 1, m), rng.uniform(0, 0.4, m))
     wav = rng.random(m)
     wavy_p = _rate(male, 0.15, 0.44, 0.32, cg)
-    waviness = np.where(wav < wavy_p, rng.uniform(0.67, 1, m), rng.uniform(0, 0.63, m))
-    pale = rng.random(m) < 0.043
-    skin_tone = np.where(
-        pale, rng.uniform(0.91, 1, m), np.clip(rng.beta(4, 2.2, m) * 0.89, 0, 0.89)
+    straight = rng.random(m) < 0.31  # of the rest: Straight_Hair about 21% overall
+    waviness = np.where(
+        wav < wavy_p,
+        rng.uniform(0.72, 1, m),
+        np.where(straight, rng.uniform(0, 0.12, m), rng.uniform(0.3, 0.55, m)),
     )
+    pale = rng.random(m) < 0.043
+    skin_tone = np.where(pale, rng.uniform(0.94, 1, m), rng.beta(4, 2.2, m) * 0.84)
     glasses_p = _rate(male, 0.14, 0.045, 0.085, cg)
     wears_glasses = rng.random(m) < glasses_p
     lipstick_p = _rate(male, 0.01, 0.80, 0.47, cg)
@@ -326,11 +330,21 @@ DRAWN = tuple(a for a in ATTRIBUTES if a not in NOT_DRAWN)
 
 
 def noisy_labels(labels: np.ndarray, rate: float, seed: int) -> np.ndarray:
-    """Flip each drawn attribute's label with probability ``rate`` (undrawn ones stay -1)."""
+    """Mislabel a fraction ``rate`` of each drawn attribute's positives, and as many negatives.
+
+    Flipping both classes in equal numbers keeps every attribute's frequency; flipping a fixed
+    share of *all* labels instead would swamp rare attributes (1% of the 98% non-bald faces is half
+    as many as the bald ones). Undrawn attributes stay -1.
+    """
     rng = np.random.default_rng([seed, 1])
-    flip = rng.random(labels.shape) < rate
-    flip[:, [ATTRIBUTES.index(a) for a in NOT_DRAWN]] = False
-    return np.where(flip, -labels, labels).astype(np.int8)
+    out = labels.copy()
+    for a in DRAWN:
+        j = ATTRIBUTES.index(a)
+        pos, neg = np.flatnonzero(labels[:, j] > 0), np.flatnonzero(labels[:, j] < 0)
+        k = min(int(round(rate * len(pos))), len(neg))
+        out[rng.choice(pos, k, replace=False), j] = -1
+        out[rng.choice(neg, k, replace=False), j] = 1
+    return out.astype(np.int8)
 
 
 def counterfactual(factors: np.ndarray, **changes: float) -> np.ndarray:
@@ -658,10 +672,10 @@ def _facial_hair(c: _Canvas, f, hair, fcu, fw, fh, fcv, face_d, yaw) -> None:
         for side in (-1, 1):
             cu = fcu + side * fw * 0.9
             a = (
-                _smooth(1 - ((u - cu) / 5) ** 2 - ((v - 10) / (10 + 16 * f["sideburns"])) ** 2)
+                _smooth(1.2 - ((u - cu) / 6.5) ** 2 - ((v - 10) / (12 + 20 * f["sideburns"])) ** 2)
                 * inside
             )
-            c.paint(b, a * f["sideburns"] * 0.9, beard_col)
+            c.paint(b, a * min(1.0, 1.2 * f["sideburns"]), beard_col)
 
 
 def _eye(c: _Canvas, f, side: int, cu: float, openness: float, skin) -> None:
@@ -801,17 +815,26 @@ def _mouth(c: _Canvas, f, yaw: float, skin) -> None:
 
 
 def _wrinkles(c: _Canvas, f, skin) -> None:
-    amount = float(np.clip((f["age"] - 0.45) * 1.8, 0, 1)) * 0.3
-    if amount <= 0 or f["bangs"] > 0.5:
+    """Lines of age: forehead lines (under no fringe) and lines under the eyes, from age 0.4 on."""
+    amount = 0.55 * float(_smooth(np.array((f["age"] - 0.4) / 0.4)))
+    if amount <= 0.01:
         return
     s = c.s
-    b = c.box(0, -27, 26, 8)
-    u, v = c.uv(b)
-    for k, dv in enumerate((-24.0, -29.0)):
-        a = _fill((np.abs(v - dv - 0.004 * u**2) - 0.4) * s, 1.5) * _smooth(
-            1 - (u / (22 - 4 * k)) ** 2
-        )
-        c.paint(b, a * amount, skin * 0.6)
+    if f["bangs"] <= 0.5:
+        b = c.box(0, -27, 26, 8)
+        u, v = c.uv(b)
+        for k, dv in enumerate((-24.0, -29.0)):
+            a = _fill((np.abs(v - dv - 0.004 * u**2) - 0.4) * s, 1.5) * _smooth(
+                1 - (u / (22 - 4 * k)) ** 2
+            )
+            c.paint(b, a * amount, skin * 0.6)
+    for side in (-1, 1):
+        cu = side * EYE_HALF_DISTANCE + 0.25 * f["yaw"] * 9.0
+        b = c.box(cu, 6, 10, 4)
+        u, v = c.uv(b)
+        line = 5.5 + 0.03 * (u - cu) ** 2
+        a = _fill((np.abs(v - line) - 0.35) * s, 1.4) * _smooth(1 - ((u - cu) / 7) ** 2)
+        c.paint(b, a * amount, skin * 0.55)
 
 
 def _front_hair(c: _Canvas, f, hair, hcu, hcv, ha, hb, fcu, fw) -> None:
