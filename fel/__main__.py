@@ -93,6 +93,21 @@ def _train_classifier(args: argparse.Namespace) -> None:
         print(f"exported {export(result, args.export)}")
 
 
+def _train_vae(args: argparse.Namespace) -> None:
+    from fel.vae import VAEConfig, export, train_vae
+
+    root = _dataset_root(args)
+    config = VAEConfig(size=args.size, latent=args.latent, width=args.width, beta=args.beta)
+    result = train_vae(root, args.out, _train_config(args), config, resume=args.resume,
+                       max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    test = result["meta"]["test"]
+    print(f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} bits/dim "
+          f"(reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
+    if args.export:
+        print(f"exported {export(result, args.export)}")
+
+
 def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: float) -> None:
     p.add_argument(
         "--data",
@@ -230,6 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
     )
     clf.set_defaults(run=_train_classifier)
+
+    vae = train_cmds.add_parser("vae", help="the convolutional VAE (notebooks 02-03)")
+    _add_training_args(vae, epochs=30, batch=64, lr=1e-3)
+    vae.add_argument("--latent", type=int, default=128, help="latent size (default: %(default)s)")
+    vae.add_argument(
+        "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
+    )
+    vae.add_argument(
+        "--beta", type=float, default=1.0, help="KL weight; 1 = the ELBO (default: %(default)s)"
+    )
+    vae.set_defaults(run=_train_vae)
 
     env = commands.add_parser("info", help="versions, compute device and data locations")
     env.set_defaults(run=_info)

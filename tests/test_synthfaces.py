@@ -118,8 +118,12 @@ def test_couplings_zero_remove_correlations_but_keep_marginals():
     cfg = SynthConfig(smile_mouth_coupling=0.0, gender_coupling=0.0, age_coupling=0.0)
     labels = labels_from_factors(sample_factors(20000, seed=1, config=cfg)) > 0
     col = {a: labels[:, ATTRIBUTES.index(a)].astype(float) for a in ATTRIBUTES}
-    assert abs(np.corrcoef(col["Smiling"], col["Mouth_Slightly_Open"])[0, 1]) < 0.1  # identities cluster images: about 1000 independent draws
-    assert abs(np.corrcoef(col["Male"], col["Wearing_Lipstick"])[0, 1]) < 0.1  # identities cluster images: about 1000 independent draws
+    assert (
+        abs(np.corrcoef(col["Smiling"], col["Mouth_Slightly_Open"])[0, 1]) < 0.1
+    )  # identities cluster images: about 1000 independent draws
+    assert (
+        abs(np.corrcoef(col["Male"], col["Wearing_Lipstick"])[0, 1]) < 0.1
+    )  # identities cluster images: about 1000 independent draws
     assert abs(col["Wearing_Lipstick"].mean() - 0.47) < 0.04
 
 

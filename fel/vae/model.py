@@ -24,7 +24,9 @@ class VAEConfig:
 
     size: int = 64  # 64 or 128
     latent: int = 128
-    width: int = 32  # channels of the first block; doubled at every block
+    width: int = (
+        16  # channels of the first block, doubled at every block (32: the usual GPU recipe)
+    )
     beta: float = 1.0  # weight of the KL term (1 = the ELBO; >1 = beta-VAE)
     n_bits: int = 5  # bits per colour channel when scoring bits/dim (Glow's CelebA setting)
 

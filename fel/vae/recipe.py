@@ -1,0 +1,114 @@
+"""Training recipe and shipped checkpoint of the VAE: ``python -m fel train vae``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+import fel
+from fel.checkpoints import half_state, load_checkpoint, load_state, save_checkpoint
+from fel.vae.model import VAE, VAEConfig
+from fel.viz import grid
+
+CHECKPOINT = "vae.pt"
+
+
+def loss_fn(model: VAE, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """Negative (beta-)ELBO in nats per dimension, so its scale does not depend on image size."""
+    x = batch[0]
+    out = model(x)
+    d = x[0].numel()
+    return out["loss"] / d, {"bpd": out["bits_per_dim"].item(), "kl": out["kl"].item(),
+                             "sigma": model.log_sigma.exp().item()}  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
+    """Mean ELBO (nats per image), its terms and bits/dim over uint8 or float images [N,3,S,S]."""
+    was_training = model.training
+    model.eval()
+    device = model.log_sigma.device
+    sums: dict[str, float] = {}
+    for chunk in images.split(batch_size):
+        x = chunk.float().div(255) if chunk.dtype == torch.uint8 else chunk.float()
+        out = model(x.to(device))
+        for k in ("elbo", "reconstruction", "kl", "bits_per_dim"):
+            sums[k] = sums.get(k, 0.0) + out[k].item() * len(chunk)
+    model.train(was_training)
+    return {k: v / len(images) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def save_grids(model: VAE, images: torch.Tensor, out: Path, tag: str, seed: int = 0) -> None:
+    """Write ``recon_{tag}.png`` (originals above reconstructions) and ``samples_{tag}.png``."""
+    device = model.log_sigma.device
+    x = images[:16].float().div(255).to(device)
+    recon = model.decode(model.encode(x))
+    Image.fromarray(grid(torch.cat([x, recon]).cpu(), nrow=16)).save(out / f"recon_{tag}.png")
+    z = model.sample_latent(32, generator=torch.Generator().manual_seed(seed))
+    Image.fromarray(grid(model.decode(z).cpu(), nrow=16)).save(out / f"samples_{tag}.png")
+
+
+def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae_config: VAEConfig,
+              resume: bool = False, max_steps: int | None = None, dataset_name: str = "synthfaces") -> dict[str, Any]:  # fmt: skip
+    """Train a VAE on the train split of ``root``; score valid each epoch and test at the end.
+
+    Returns:
+        the final checkpoint payload; ``meta["test"]`` holds test ELBO (nats) and bits/dim.
+    """
+    from fel.data import CelebA
+    from fel.training import train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_faces = CelebA(root, split="train", size=vae_config.size)
+    valid = torch.from_numpy(CelebA(root, split="valid", size=vae_config.size).images[:1000].copy())
+    model = VAE(vae_config)
+
+    def on_epoch_end(net: VAE, epoch: int) -> dict[str, float]:
+        save_grids(net, valid, out, f"epoch{epoch:03d}")
+        r = evaluate(net, valid)
+        return {"valid_elbo": r["elbo"], "valid_bpd": r["bits_per_dim"]}
+
+    meta = {
+        "dataset": dataset_name,
+        "root": str(root),
+        "resolution": vae_config.size,
+        "train_images": len(train_faces),
+    }
+    result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
+                   resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    test = torch.from_numpy(CelebA(root, split="test", size=vae_config.size).images.copy())
+    result["meta"]["test"] = evaluate(model, test)
+    save_grids(model, test, out, "final")
+    return result
+
+
+def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the small committed checkpoint: fp16 weights, config and metadata, no optimiser."""
+    return save_checkpoint(
+        path,
+        {
+            "model": half_state(payload["model"]),
+            "config": payload["config"],
+            "meta": payload["meta"],
+        },
+    )
+
+
+def load(path: str | os.PathLike, device: torch.device | str | None = None) -> VAE:
+    """A VAE from a checkpoint, in eval mode, on ``device`` (default fel.device())."""
+    state = load_checkpoint(path)
+    model = VAE(VAEConfig(**state["config"]))
+    load_state(model, state["model"], str(path))
+    model.meta = state.get("meta", {})
+    return model.to(device or fel.device()).eval()
+
+
+def load_pretrained(device: torch.device | str | None = None) -> VAE:
+    """The shipped VAE (``data/checkpoints/vae.pt``), trained on SynthFaces by fel's recipe."""
+    return load(fel.CHECKPOINT_DIR / CHECKPOINT, device)
