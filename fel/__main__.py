@@ -140,6 +140,12 @@ def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: 
     )
 
 
+def _bench_train(args: argparse.Namespace) -> None:
+    from fel.bench import bench_train
+
+    bench_train(root=args.root, steps=args.steps, batch_size=args.batch_size)
+
+
 def _info(args: argparse.Namespace) -> None:
     from fel.environment import environment_report
 
@@ -232,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
     )
     bdata.set_defaults(run=_bench_data)
+    btrain = bench_cmds.add_parser(
+        "train", help="training images/s of the default recipes (VAE, classifier)"
+    )
+    btrain.add_argument(
+        "--root", type=Path, default=None, help="dataset folder (default: data/synthfaces)"
+    )
+    btrain.add_argument(
+        "--steps", type=int, default=20, help="timed steps per recipe (default: %(default)s)"
+    )
+    btrain.add_argument(
+        "--batch-size", type=int, default=64, help="batch size (default: %(default)s)"
+    )
+    btrain.set_defaults(run=_bench_train)
 
     train = commands.add_parser(
         "train", help="train a model with fel's recipes (resumable; torchrun for several GPUs)"

@@ -117,3 +117,58 @@ def bench_data(
         ["stage", "images", "images/s", "x textbook"],
         rows,
     )
+
+
+def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64) -> str:
+    """Training throughput (images/s) of the default recipes, through the real loop and data.
+
+    Times ``steps + 3`` and ``3`` steps of ``fel.training.train`` and divides the difference, so
+    start-up (data cache, model build, first-step allocation) is not counted.
+    """
+    import torch
+
+    import fel
+    from fel.classifier import AttributeClassifier, make_loss
+    from fel.data import CelebA
+    from fel.data.synthfaces import default_root
+    from fel.training import Distributed, TrainConfig, train
+    from fel.vae import VAE, VAEConfig
+    from fel.vae.recipe import loss_fn as vae_loss
+
+    root = root or default_root()
+    faces = CelebA(root, split="valid", size=64, progress=False)
+    d = Distributed(0, 1, fel.device())
+    recipes = {
+        "VAE (width 16, latent 128)": (lambda: VAE(VAEConfig()), vae_loss),
+        "attribute classifier (width 16)": (
+            lambda: AttributeClassifier(),
+            make_loss(torch.ones(40)),
+        ),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (build, loss) in recipes.items():
+            times = []
+            for n in (3, steps + 3):
+                cfg = TrainConfig(epochs=100, batch_size=batch_size, warmup_steps=1)
+                t = time.perf_counter()
+                train(
+                    build(),
+                    loss,
+                    faces,
+                    cfg,
+                    Path(tmp) / f"{len(rows)}-{n}",
+                    {},
+                    dist_=d,
+                    max_steps=n,
+                )
+                times.append(time.perf_counter() - t)
+            per_step = (times[1] - times[0]) / steps
+            rows.append(
+                [name, batch_size, f"{per_step * 1000:.0f}", f"{batch_size / per_step:,.0f}"]
+            )
+    return print_table(
+        f"python -m fel bench train --steps {steps} --batch-size {batch_size}  ({machine()}, device {d.device})",
+        ["recipe", "batch", "ms/step", "images/s"],
+        rows,
+    )

@@ -87,3 +87,28 @@ def load_state(
 def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Floating-point tensors as float16 (for small committed checkpoints); others unchanged."""
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def export_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the small checkpoint that gets committed: fp16 weights, config and metadata, no
+    optimiser state."""
+    return save_checkpoint(
+        path,
+        {
+            "model": half_state(payload["model"]),
+            "config": payload["config"],
+            "meta": payload["meta"],
+        },
+    )
+
+
+def load_model(
+    path: str | os.PathLike, build, device: torch.device | str | None = None
+) -> nn.Module:
+    """``build(config)`` a model, fill it from the checkpoint at ``path`` and put it in eval mode
+    on ``device`` (default ``fel.device()``); the checkpoint's metadata becomes ``model.meta``."""
+    state = load_checkpoint(path)
+    model = build(state["config"])
+    load_state(model, state["model"], str(path))
+    model.meta = state.get("meta", {})
+    return model.to(device or fel.device()).eval()

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 import fel
-from fel.checkpoints import load_checkpoint, load_state
+from fel.checkpoints import export_checkpoint, load_model
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.synthfaces import FACTOR_NAMES
 
@@ -119,11 +119,7 @@ def build(config: dict[str, Any]) -> AttributeClassifier:
 
 def load(path: str | os.PathLike, device: torch.device | str | None = None) -> AttributeClassifier:
     """A classifier from a checkpoint file, in eval mode, on ``device`` (default fel.device())."""
-    state = load_checkpoint(path)
-    model = build(state["config"])
-    load_state(model, state["model"], str(path))
-    model.meta = state.get("meta", {})
-    return model.to(device or fel.device()).eval()
+    return load_model(path, build, device)
 
 
 def load_pretrained(device: torch.device | str | None = None) -> AttributeClassifier:
@@ -281,13 +277,4 @@ def train_classifier(
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write a small checkpoint (fp16 weights, no optimiser state) for committing."""
-    from fel.checkpoints import half_state, save_checkpoint
-
-    return save_checkpoint(
-        path,
-        {
-            "model": half_state(payload["model"]),
-            "config": payload["config"],
-            "meta": payload["meta"],
-        },
-    )
+    return export_checkpoint(payload, path)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import fel
-from fel.checkpoints import half_state, load_checkpoint, load_state, save_checkpoint
+from fel.checkpoints import export_checkpoint, load_model
 from fel.vae.model import VAE, VAEConfig
 from fel.viz import grid
 
@@ -90,23 +90,12 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the small committed checkpoint: fp16 weights, config and metadata, no optimiser."""
-    return save_checkpoint(
-        path,
-        {
-            "model": half_state(payload["model"]),
-            "config": payload["config"],
-            "meta": payload["meta"],
-        },
-    )
+    return export_checkpoint(payload, path)
 
 
 def load(path: str | os.PathLike, device: torch.device | str | None = None) -> VAE:
     """A VAE from a checkpoint, in eval mode, on ``device`` (default fel.device())."""
-    state = load_checkpoint(path)
-    model = VAE(VAEConfig(**state["config"]))
-    load_state(model, state["model"], str(path))
-    model.meta = state.get("meta", {})
-    return model.to(device or fel.device()).eval()
+    return load_model(path, lambda config: VAE(VAEConfig(**config)), device)
 
 
 def load_pretrained(device: torch.device | str | None = None) -> VAE:
