@@ -89,7 +89,7 @@ def _train_classifier(args: argparse.Namespace) -> None:
     test = result["meta"]["test"]
     print(f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy {test['mean_accuracy']:.4f} "
           f"over {len(test['attributes'])} attributes")  # fmt: skip
-    if args.export:
+    if args.export and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
         print(f"exported {export(result, args.export)}")
 
 
@@ -104,7 +104,7 @@ def _train_vae(args: argparse.Namespace) -> None:
     test = result["meta"]["test"]
     print(f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} bits/dim "
           f"(reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
-    if args.export:
+    if args.export and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
         print(f"exported {export(result, args.export)}")
 
 
