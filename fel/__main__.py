@@ -86,10 +86,12 @@ def _train_classifier(args: argparse.Namespace) -> None:
                               with_factors=args.data == "synthfaces", resume=args.resume,
                               max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
     result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
+        return
     test = result["meta"]["test"]
     print(f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy {test['mean_accuracy']:.4f} "
           f"over {len(test['attributes'])} attributes")  # fmt: skip
-    if args.export and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
+    if args.export:
         print(f"exported {export(result, args.export)}")
 
 
@@ -101,10 +103,12 @@ def _train_vae(args: argparse.Namespace) -> None:
     result = train_vae(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
     result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
+        return
     test = result["meta"]["test"]
     print(f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} bits/dim "
           f"(reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
-    if args.export and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
+    if args.export:
         print(f"exported {export(result, args.export)}")
 
 

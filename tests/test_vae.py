@@ -65,6 +65,24 @@ def test_beta_weights_only_the_kl():
     assert torch.allclose(t["loss"], t["reconstruction"] + 4.0 * t["kl"])
 
 
+def test_loss_works_through_a_ddp_style_wrapper():
+    from torch import nn
+
+    from fel.vae.recipe import loss_fn
+
+    class Wrapper(nn.Module):  # what DistributedDataParallel looks like to a loss function
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x):
+            return self.module(x)
+
+    model = VAE(size=32, latent=8, width=8)
+    loss, logs = loss_fn(Wrapper(model), (torch.rand(2, 3, 32, 32),))
+    assert loss.dim() == 0 and logs["sigma"] == pytest.approx(0.1, rel=1e-4)
+
+
 def test_train_export_load_round_trip(tmp_path):
     from fel.data.synthfaces import write_synthfaces
     from fel.training import TrainConfig

@@ -18,12 +18,18 @@ CHECKPOINT = "vae.pt"
 
 
 def loss_fn(model: VAE, batch) -> tuple[torch.Tensor, dict[str, float]]:
-    """Negative (beta-)ELBO in nats per dimension, so its scale does not depend on image size."""
+    """Negative (beta-)ELBO in nats per dimension, so its scale does not depend on image size.
+
+    ``model`` may be wrapped (DistributedDataParallel): only its forward is called.
+    """
     x = batch[0]
     out = model(x)
-    d = x[0].numel()
-    return out["loss"] / d, {"bpd": out["bits_per_dim"].item(), "kl": out["kl"].item(),
-                             "sigma": model.log_sigma.exp().item()}  # fmt: skip
+    sigma = getattr(model, "module", model).log_sigma.exp().item()
+    return out["loss"] / x[0].numel(), {
+        "bpd": out["bits_per_dim"].item(),
+        "kl": out["kl"].item(),
+        "sigma": sigma,
+    }
 
 
 @torch.no_grad()
