@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.celeba import CROP, crop_resize
 
-GENERATOR_VERSION = "1.1"
+GENERATOR_VERSION = "1.2"
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned image size
 EYE_MID = (88.5, 111.5)  # CelebA's mean aligned eye midpoint (x, y)
 EYE_HALF_DISTANCE = 19.5  # half the mean aligned inter-ocular distance
@@ -125,6 +125,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _away_from(x: np.ndarray, threshold: float = 0.5, gap: float = 0.08) -> np.ndarray:
+    """Squeeze [0, t) into [0, t - gap) and [t, 1] into [t + gap, 1]: no face sits right at a
+    label's threshold, where even a careful annotator could not tell (labels stay unchanged)."""
+    low = x * (threshold - gap) / threshold
+    high = threshold + gap + (x - threshold) * (1 - threshold - gap) / (1 - threshold)
+    return np.where(x < threshold, low, high)
+
+
 def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -> np.ndarray:
     """Draw the factors of ``n`` images: about ``images_per_identity`` images per identity.
 
@@ -154,9 +162,7 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
     male_bin = rng.random(m) < 0.42
     male = np.clip(np.where(male_bin, 0.76, 0.24) + rng.normal(0, 0.08, m), 0, 1)
     age = rng.random(m) ** 2.65  # P(age < 0.5) = 0.77
-    age = np.where(
-        age < 0.5, age * 0.84, 0.58 + (age - 0.5) * 0.84
-    )  # a gap around the Young threshold
+    age = _away_from(age)
     old = age > 0.6
     gray = rng.random(m) < ca * np.where(old, 0.04 / 0.216, 0.0) + (1 - ca) * 0.04
     hair_color = rng.choice([0, 1, 2, 4, 5], size=m, p=[0.275, 0.205, 0.155, 0.09, 0.275])
@@ -231,12 +237,12 @@ def sample_factors(n: int, seed: int = 0, config: SynthConfig = SynthConfig()) -
     # --- per-image factors
     smile_drive = rng.normal(-0.05, 1.0, n) + rng.normal(0, 0.6, m)[idx]
     smile_score = smile_drive / np.sqrt(1.36)
-    f["smile"] = _sigmoid(2.0 * smile_score)
+    f["smile"] = _away_from(_sigmoid(2.0 * smile_score))
     k = config.smile_mouth_coupling * 0.75
     mouth_score = k * smile_score + np.sqrt(1 - k**2) * rng.normal(0, 1, n) - 0.05
-    f["mouth_open"] = _sigmoid(2.0 * mouth_score)
+    f["mouth_open"] = _away_from(_sigmoid(2.0 * mouth_score))
     eye_score = 1.2 - 0.25 * smile_score + rng.normal(0, 1.0, n)
-    f["eye_open"] = _sigmoid(1.8 * eye_score)
+    f["eye_open"] = _away_from(_sigmoid(1.8 * eye_score))
     f["brow_raise"] = _sigmoid(rng.normal(0, 1.2, n))
     f["gaze"] = np.clip(rng.normal(0, 0.35, n), -1, 1)
     f["yaw"] = np.clip(rng.normal(0, 0.35, n), -1, 1)
