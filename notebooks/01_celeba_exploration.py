@@ -39,7 +39,6 @@ import torch
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-import fel
 from fel.data import ATTRIBUTES, CelebA, default_root
 from fel.data.synthfaces import (
     DRAWN,
@@ -143,7 +142,9 @@ ax.set_title("Correlation between attribute labels")
 plt.tight_layout()
 plt.show()
 
-pairs = [(phi[i, k], DRAWN[i], DRAWN[k]) for i in range(len(drawn)) for k in range(i + 1, len(drawn))]
+pairs = [
+    (phi[i, k], DRAWN[i], DRAWN[k]) for i in range(len(drawn)) for k in range(i + 1, len(drawn))
+]
 for value, a, b in sorted(pairs, key=lambda t: -abs(t[0]))[:8]:
     print(f"{a:20s} {b:20s} {value:+.2f}")
 
@@ -153,11 +154,16 @@ for value, a, b in sorted(pairs, key=lambda t: -abs(t[0]))[:8]:
 # mouth open more often, so $d$ also opens the mouth. We can see that in the labels alone:
 
 # %%
-smile, mouth = labels[:, ATTRIBUTES.index("Smiling")], labels[:, ATTRIBUTES.index("Mouth_Slightly_Open")]
+smile, mouth = (
+    labels[:, ATTRIBUTES.index("Smiling")],
+    labels[:, ATTRIBUTES.index("Mouth_Slightly_Open")],
+)
 male = labels[:, ATTRIBUTES.index("Male")]
 print(f"P(mouth open | smiling)     = {mouth[smile == 1].mean():.2f}")
 print(f"P(mouth open | not smiling) = {mouth[smile == 0].mean():.2f}")
-print(f"P(male | smiling) = {male[smile == 1].mean():.2f}   P(male | not smiling) = {male[smile == 0].mean():.2f}")
+print(
+    f"P(male | smiling) = {male[smile == 1].mean():.2f}   P(male | not smiling) = {male[smile == 0].mean():.2f}"
+)
 
 # %% [markdown]
 # Two cures come later: **balancing** (compute the means over sets matched on the confounding
@@ -173,10 +179,17 @@ print(f"P(male | smiling) = {male[smile == 1].mean():.2f}   P(male | not smiling
 # %%
 identity_of = dict(line.split() for line in (root / "identity_CelebA.txt").read_text().splitlines())
 counts = np.unique(list(identity_of.values()), return_counts=True)[1]
-print(f"{len(counts)} identities; images per identity: median {np.median(counts):.0f}, max {counts.max()}")
+print(
+    f"{len(counts)} identities; images per identity: median {np.median(counts):.0f}, max {counts.max()}"
+)
 person = identity_of[faces.filenames[10]]
 gallery = [i for i, f in enumerate(faces.filenames) if identity_of[f] == person][:8]
-show(torch.stack([faces[i][0] for i in gallery]), nrow=8, width=10, title=f"identity {person}: one person, eight photos")
+show(
+    torch.stack([faces[i][0] for i in gallery]),
+    nrow=8,
+    width=10,
+    title=f"identity {person}: one person, eight photos",
+)
 plt.show()
 
 # %% [markdown]
@@ -187,7 +200,9 @@ plt.show()
 # it: the face fills the frame and the background mostly goes.
 
 # %%
-marks = np.loadtxt(root / "list_landmarks_align_celeba.txt", skiprows=2, usecols=range(1, 11), max_rows=4)
+marks = np.loadtxt(
+    root / "list_landmarks_align_celeba.txt", skiprows=2, usecols=range(1, 11), max_rows=4
+)
 fig, axes = plt.subplots(1, 4, figsize=(10, 3.6))
 for k, ax in enumerate(axes):
     ax.imshow(Image.open(root / "img_align_celeba" / faces.filenames[k]))
@@ -236,8 +251,15 @@ if synthetic:
         print(f"{name:11s} {face[name]:6.3f}   {FACTORS[name]}")
     rows = []
     for name in ["smile", "mouth_open", "eye_open", "brow_raise"]:
-        rows += [render_aligned(counterfactual(face, **{name: v}), 64) for v in np.linspace(0, 1, 6)]
-    show(np.stack(rows), nrow=6, width=9, title="one face; rows: smile, mouth_open, eye_open, brow_raise from 0 to 1")
+        rows += [
+            render_aligned(counterfactual(face, **{name: v}), 64) for v in np.linspace(0, 1, 6)
+        ]
+    show(
+        np.stack(rows),
+        nrow=6,
+        width=9,
+        title="one face; rows: smile, mouth_open, eye_open, brow_raise from 0 to 1",
+    )
     plt.show()
 
 # %% [markdown]
@@ -251,7 +273,9 @@ if synthetic:
     rule = labels_from_factors(factors)
     j = ATTRIBUTES.index("Smiling")
     written = np.loadtxt(root / "list_attr_celeba.txt", skiprows=2, usecols=[1 + j], dtype=int)
-    print(f"labels as written disagree with the rule on {100 * (written != rule[:, j]).mean():.1f}% of images")
+    print(
+        f"labels as written disagree with the rule on {100 * (written != rule[:, j]).mean():.1f}% of images"
+    )
     for rate in [0.0, 0.01, 0.1, 0.2, 0.3]:
         noisy = noisy_labels(rule, rate, seed=0)[:, j] > 0
         gap = factors["smile"][noisy].mean() - factors["smile"][~noisy].mean()
@@ -277,7 +301,9 @@ from fel.metrics import edit_report  # noqa: E402
 
 clf = load_pretrained()
 test_report = clf.meta["test"]
-print(f"test split: mean ROC AUC {test_report['mean_auc']:.4f}, mean accuracy {test_report['mean_accuracy']:.4f}")
+print(
+    f"test split: mean ROC AUC {test_report['mean_auc']:.4f}, mean accuracy {test_report['mean_accuracy']:.4f}"
+)
 rows = sorted(test_report["attributes"].items(), key=lambda kv: kv[1]["auc"])
 fig, ax = plt.subplots(figsize=(9, 6))
 ax.barh([k for k, _ in rows], [v["auc"] for _, v in rows], color="#37a")

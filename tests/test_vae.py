@@ -29,6 +29,27 @@ def test_shapes_and_ranges(size):
     assert torch.equal(model.sample_latent(4, g1), model.sample_latent(4, g2))
 
 
+def test_fit_prior_matches_the_codes_and_leaves_the_elbo_alone():
+    torch.manual_seed(0)
+    model = VAE(size=32, latent=4, width=8).eval()
+    x = torch.rand(2, 3, 32, 32)
+
+    def elbo():
+        mu, logvar = model.posterior(x)
+        return model.loss_terms(x, model.decode(mu), mu, logvar)["elbo"]
+
+    before = elbo()
+    mix = torch.tensor([[2.0, 0, 0, 0], [1.0, 0.5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0.1]])
+    codes = torch.randn(20000, 4) @ mix.T + torch.tensor([1.0, -2.0, 0.0, 3.0])
+    model.fit_prior(codes)
+    draws = model.sample_latent(20000, torch.Generator().manual_seed(1))
+    assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(draws.T), torch.cov(codes.T), rtol=0.06, atol=0.04)
+    assert torch.allclose(elbo(), before)  # a sampling prior only: the ELBO keeps N(0, I)
+    cold = model.sample_latent(20000, torch.Generator().manual_seed(1), temperature=0.5)
+    assert torch.allclose(cold.std(0), 0.5 * draws.std(0), rtol=1e-4)
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="size"):
         VAEConfig(size=48)

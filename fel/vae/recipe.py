@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -49,6 +50,19 @@ def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 256) -> dict[st
 
 
 @torch.no_grad()
+def encode_all(model: VAE, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Posterior means [N, latent] of uint8 images [N, 3, S, S], in batches, on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = model.log_sigma.device
+    codes = torch.cat(
+        [model.encode(b.float().div(255).to(device)).cpu() for b in images.split(batch_size)]
+    )
+    model.train(was_training)
+    return codes
+
+
+@torch.no_grad()
 def save_grids(model: VAE, images: torch.Tensor, out: Path, tag: str, seed: int = 0) -> None:
     """Write ``recon_{tag}.png`` (originals above reconstructions) and ``samples_{tag}.png``."""
     device = model.log_sigma.device
@@ -88,6 +102,8 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
     }
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    model.fit_prior(encode_all(model, torch.from_numpy(np.array(train_faces.images))))
+    result["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     test = torch.from_numpy(CelebA(root, split="test", size=vae_config.size).images.copy())
     result["meta"]["test"] = evaluate(model, test)
     save_grids(model, test, out, "final")
