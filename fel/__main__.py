@@ -150,6 +150,12 @@ def _bench_train(args: argparse.Namespace) -> None:
     bench_train(root=args.root, steps=args.steps, batch_size=args.batch_size)
 
 
+def _bench_edit(args: argparse.Namespace) -> None:
+    from fel.bench import bench_edit
+
+    bench_edit(repeats=args.repeats)
+
+
 def _info(args: argparse.Namespace) -> None:
     from fel.environment import environment_report
 
@@ -255,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="batch size (default: %(default)s)"
     )
     btrain.set_defaults(run=_bench_train)
+    bedit = bench_cmds.add_parser(
+        "edit", help="slider move -> new image latency of the live editor, per model"
+    )
+    bedit.add_argument(
+        "--repeats", type=int, default=200, help="slider moves per model (default: %(default)s)"
+    )
+    bedit.set_defaults(run=_bench_edit)
 
     train = commands.add_parser(
         "train", help="train a model with fel's recipes (resumable; torchrun for several GPUs)"

@@ -172,3 +172,52 @@ def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64)
         ["recipe", "batch", "ms/step", "images/s"],
         rows,
     )
+
+
+def bench_edit(repeats: int = 200) -> str:
+    """Slider move -> new PNG bytes in ``LatentEditor``, per shipped model and device: median, p95.
+
+    Each repeat sets a slider to a new value, which decodes the edited code and encodes the PNG
+    exactly as in a notebook (without the browser round trip).
+    """
+    import numpy as np
+    import torch
+
+    import fel
+    from fel.vae import load_pretrained as load_vae
+    from fel.widgets import LatentEditor
+
+    devices = [torch.device("cpu")] + ([fel.device()] if fel.device().type != "cpu" else [])
+    loaders = {"VAE 64x64": load_vae}
+    rows = []
+    for name, load in loaders.items():
+        for device in devices:
+            model = load(device)
+            g = torch.Generator().manual_seed(0)
+            z = model.sample_latent(1, generator=g)
+            direction = torch.randn(z.shape[1], generator=g)
+            editor = LatentEditor(model, z, {"edit": direction}, device=device)
+            slider = editor.sliders["edit"]
+            values = np.linspace(slider.min, slider.max, repeats)
+            times = []
+            for v in values:
+                start = time.perf_counter()
+                slider.value = float(v)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(1000 * (time.perf_counter() - start))
+            times = np.array(times[5:])  # the first few warm caches up
+            rows.append(
+                [
+                    name,
+                    device.type,
+                    len(times),
+                    f"{np.median(times):.1f}",
+                    f"{np.percentile(times, 95):.1f}",
+                ]
+            )
+    return print_table(
+        f"python -m fel bench edit --repeats {repeats}  ({machine()}, {torch.get_num_threads()} threads)",
+        ["model", "device", "moves", "median ms", "p95 ms"],
+        rows,
+    )

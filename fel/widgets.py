@@ -6,6 +6,7 @@ Works with any model that has the course's common face (``encode``, ``decode``,
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Mapping, Sequence
 
@@ -96,6 +97,7 @@ class LatentEditor:
             self.picker.observe(lambda ch: self.pick_face(ch["new"]), names="value")
             controls.append(self.picker)
         self.status = widgets.HTML()
+        self.error: Exception | None = None
         labelled = lambda img, text: widgets.VBox([widgets.HTML(f"<b>{text}</b>"), img])  # noqa: E731
         pictures = (
             [labelled(self.original, "original"), labelled(self.image, "edited")]
@@ -126,9 +128,19 @@ class LatentEditor:
         return time.perf_counter() - start
 
     def render(self) -> None:
-        """Decode the current code into the edited image."""
+        """Decode the current code into the edited image.
+
+        A failure (a model error, a bad code) is shown in the widget's status line, in red,
+        instead of vanishing inside an ipywidgets callback; the last good image stays.
+        """
         start = time.perf_counter()
-        self.image.value = png_bytes(self._decode(self.code()), scale=self.scale)
+        try:
+            self.image.value = png_bytes(self._decode(self.code()), scale=self.scale)
+        except Exception as err:  # shown to the user, who would otherwise see nothing happen
+            self.status.value = f"<span style='color:#c00'>could not render: {type(err).__name__}: {html.escape(str(err))}</span>"
+            self.error = err
+            return
+        self.error = None
         ms = 1000 * (time.perf_counter() - start)
         self.status.value = f"<small>decode + PNG: {ms:.0f} ms on {self.device.type}</small>"
 

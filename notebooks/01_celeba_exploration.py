@@ -381,7 +381,7 @@ if synthetic:
 # - SynthFaces trades realism for ground truth: factors and exact counterfactuals.
 # - The attribute predictor is the yardstick for every edit in the course.
 #
-# **Next:** `02_vae`, a first generative model and its latent space.
+# **Next:** `02_vae_training`, a first generative model and its latent space.
 #
 # ## References
 # - Z. Liu, P. Luo, X. Wang, X. Tang. *Deep Learning Face Attributes in the Wild*. ICCV 2015.

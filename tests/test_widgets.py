@@ -85,3 +85,21 @@ def test_strip_decodes_each_step():
     assert images.shape == (3, 3, 8, 8)
     assert torch.allclose(images[1], model.decode(torch.zeros(1, 4))[0])
     assert torch.allclose(images[2], model.decode(torch.tensor([[1.0, 0, 0, 0]]))[0])
+
+
+def test_errors_show_in_the_widget_instead_of_vanishing():
+    class Fragile(TinyModel):
+        def decode(self, z):
+            if z[0, 0] > 1.5:
+                raise RuntimeError("decoder blew up")
+            return super().decode(z)
+
+    ed = LatentEditor(Fragile(), torch.zeros(4), {"a": torch.tensor([1.0, 0, 0, 0])})
+    good = ed.image.value
+    ed.sliders["a"].value = 2.0
+    assert "decoder blew up" in ed.status.value and "color:#c00" in ed.status.value
+    assert (
+        isinstance(ed.error, RuntimeError) and ed.image.value == good
+    )  # the last good image stays
+    ed.sliders["a"].value = 1.0
+    assert ed.error is None and "ms" in ed.status.value and ed.image.value != good
