@@ -66,9 +66,11 @@ def _dataset_root(args: argparse.Namespace) -> Path:
         if not env:
             raise ValueError("--data celeba needs --root /path/to/celeba (or FEL_CELEBA_ROOT)")
         return Path(env)
-    from fel.data.synthfaces import default_root
+    from fel.data.synthfaces import write_synthfaces
 
-    return default_root()
+    return write_synthfaces(
+        fel.DATA_DIR / "synthfaces"
+    )  # not $FEL_CELEBA_ROOT: --data says SynthFaces
 
 
 def _train_config(args: argparse.Namespace):

@@ -53,8 +53,10 @@ class AttributeClassifier(nn.Module):
         attr_names: tuple[str, ...] | list[str] = ATTRIBUTES,
         factor_names: tuple[str, ...] | list[str] = FACTOR_TARGETS,
         width: int = 16,
+        size: int = 64,
     ) -> None:
         super().__init__()
+        self.size = size  # inputs of other sizes are resized to this one
         self.attr_names, self.factor_names = list(attr_names), list(factor_names)
         w = width
         self.features = nn.Sequential(
@@ -80,20 +82,26 @@ class AttributeClassifier(nn.Module):
             raise ValueError(
                 f"expected images [B, 3, H, W] in [0, 1], got shape {tuple(images.shape)}"
             )
-        if images.shape[-1] != 64 or images.shape[-2] != 64:
-            images = F.interpolate(
-                images.float(), size=(64, 64), mode="bilinear", antialias=True, align_corners=False
-            )
         logits, factors = [], []
-        for chunk in images.split(batch_size):
-            a, f = self(chunk.to(device, torch.float32))
+        for chunk in images.split(batch_size):  # resized chunk by chunk: no full-size copy
+            chunk = chunk.to(device, torch.float32)
+            if chunk.shape[-2:] != (self.size, self.size):
+                chunk = F.interpolate(
+                    chunk,
+                    size=(self.size, self.size),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )
+            a, f = self(chunk)
             logits.append(a.float().cpu())
             if f is not None:
                 factors.append(f.float().cpu())
         return torch.cat(logits), (torch.cat(factors) if factors else None)
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Attribute probabilities [B, n_attrs] for images [B,3,H,W] in [0,1] (resized to 64)."""
+        """Attribute probabilities [B, n_attrs] for images [B,3,H,W] in [0,1] (resized to the
+        model's training size)."""
         return torch.sigmoid(self._batched(images)[0])
 
     def factors(self, images: torch.Tensor) -> torch.Tensor:
@@ -103,7 +111,7 @@ class AttributeClassifier(nn.Module):
             raise ValueError(
                 "this classifier has no factor head (it was trained without SynthFaces factors)"
             )
-        return f * self.factor_std + self.factor_mean
+        return f * self.factor_std.cpu() + self.factor_mean.cpu()
 
     def attribute_index(self, name: str) -> int:
         """Column of ``name`` in :meth:`predict`'s output (a misspelt name lists close ones)."""
@@ -114,7 +122,9 @@ class AttributeClassifier(nn.Module):
 
 
 def build(config: dict[str, Any]) -> AttributeClassifier:
-    return AttributeClassifier(config["attr_names"], config["factor_names"], config["width"])
+    return AttributeClassifier(
+        config["attr_names"], config["factor_names"], config["width"], config.get("size", 64)
+    )
 
 
 def load(path: str | os.PathLike, device: torch.device | str | None = None) -> AttributeClassifier:
@@ -203,7 +213,9 @@ def evaluate(
     labels = faces.labels.numpy()
     report: dict[str, Any] = {"attributes": {}}
     for j, name in enumerate(model.attr_names):
-        y = labels[:, j]
+        if name not in faces.attr_names:
+            continue
+        y = labels[:, faces.attr_names.index(name)]
         if y.min() == y.max():
             continue
         report["attributes"][name] = {
@@ -245,7 +257,7 @@ def train_classifier(
     valid_faces = CelebA(root, split="valid", size=size)
     attr_weight = (train_faces.labels.float().mean(0) > 0).float()  # skip attributes never positive
     factor_names = FACTOR_TARGETS if with_factors else ()
-    model = AttributeClassifier(train_faces.attr_names, factor_names, width)
+    model = AttributeClassifier(train_faces.attr_names, factor_names, width, size)
     dataset: Dataset = train_faces
     if with_factors:
         table = factor_table(root, train_faces.filenames)

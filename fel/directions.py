@@ -12,7 +12,7 @@ from torch import Tensor
 
 
 def _as_tensor(x, dtype=torch.float32) -> Tensor:
-    return (x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))).to(dtype)
+    return (x.detach() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))).to(dtype)
 
 
 def _check(codes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -67,7 +67,7 @@ def balanced_mean_difference(codes, labels, confounder) -> Tensor:
             weights.append(float(group.sum()))
     if not parts:
         raise ValueError("no confounder group has both classes of the attribute")
-    w = torch.tensor(weights) / sum(weights)
+    w = torch.tensor(weights, device=parts[0].device) / sum(weights)
     return (torch.stack(parts) * w[:, None]).sum(0)
 
 
@@ -80,7 +80,7 @@ def projection_auc(direction, codes, labels) -> float:
 
     codes, labels = _check(codes, labels)
     scores = codes @ unit(direction)
-    return float(roc_auc_score(labels.numpy(), scores.numpy()))
+    return float(roc_auc_score(labels.cpu().numpy(), scores.cpu().numpy()))
 
 
 def orthogonalize(direction, others) -> Tensor:

@@ -88,9 +88,8 @@ def edit_report(
     p0, p1 = predictor.predict(before), predictor.predict(after)
     delta = (p1 - p0).mean(0)
     abs_delta = (p1 - p0).abs().mean(0)
-    idx = {
-        a: predictor.attr_names.index(check_attribute(a, predictor.attr_names)) for a in attributes
-    }
+    canonical = [check_attribute(a, predictor.attr_names) for a in attributes]
+    idx = {a: predictor.attr_names.index(a) for a in canonical}
     others = [i for a, i in idx.items() if a != target]
     return {
         "target_change": float(delta[predictor.attr_names.index(target)]),

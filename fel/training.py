@@ -156,6 +156,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
             and dist.get_world_size() > 1
         ):
             return super().forward(x)
+        out_dtype = x.dtype
+        x = (
+            x.float()
+        )  # statistics in float32, also under bf16/fp16 autocast (x^2 sums overflow fp16)
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=x.dtype)
         stats = _AllReduceSum.apply(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
@@ -171,7 +175,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.num_batches_tracked += 1
         shape = [1, c] + [1] * (x.dim() - 2)
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
-        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y.to(out_dtype)
 
 
 def sync_batchnorm(model: nn.Module) -> nn.Module:
@@ -273,7 +279,9 @@ def train(
         load_state(model, state["model"], str(last))
         optimizer.load_state_dict(state["train"]["optimizer"])
         scheduler.load_state_dict(state["train"]["scheduler"])
-        torch.set_rng_state(state["train"]["rng"])
+        torch.set_rng_state(state["train"]["rng"].cpu())
+        if torch.cuda.is_available() and state["train"].get("cuda_rng"):
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["train"]["cuda_rng"]])
         step, history = state["meta"]["step"], state["meta"]["history"]
         meta.setdefault("train_seconds", state["meta"].get("train_seconds", 0.0))
         if d.main:
@@ -288,6 +296,8 @@ def train(
     use_amp = config.amp and d.device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    if resume and state["train"].get("scaler"):
+        scaler.load_state_dict(state["train"]["scaler"])
     sampler = StepBatches(len(dataset), config.batch_size, config.seed, step, total, d)
     # The loader gets its own generator: drawing worker seeds must not move the global RNG
     # (dropout, noise), or a resumed run would not repeat the uninterrupted one.
@@ -317,7 +327,8 @@ def train(
         """Write ``last.pt`` with everything needed to resume (rank 0 only)."""
         if d.main:
             train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                           "rng": torch.get_rng_state()}  # fmt: skip
+                           "rng": torch.get_rng_state(), "scaler": scaler.state_dict(),
+                           "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}  # fmt: skip
             save_checkpoint(last, {**snapshot(), "train": train_state})
 
     model.train()

@@ -85,8 +85,9 @@ def test_misspelt_attribute_lists_close_names(official):
         check_attribute("narrow_eye")
 
 
-def test_decode_matches_torchvision_center_crop_and_resize():
-    """Reduced-scale JPEG decoding stays close to the full-resolution reference pipeline."""
+@pytest.mark.parametrize("size", [128, 64, 32, 16])
+def test_decode_matches_torchvision_center_crop_and_resize(size):
+    """Reduced-scale JPEG decoding (1/2, 1/4, 1/8) stays close to the full-resolution pipeline."""
     rng = np.random.default_rng(0)
     smooth = rng.random((28, 23, 3))
     img = Image.fromarray((smooth * 255).astype(np.uint8)).resize((178, 218), Image.BICUBIC)
@@ -94,10 +95,12 @@ def test_decode_matches_torchvision_center_crop_and_resize():
 
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=95)
-    ours = decode_aligned(buf.getvalue(), 64).astype(np.float64)
-    reference = TF.resize(TF.center_crop(Image.open(buf), [148, 148]), [64, 64], antialias=True)
+    ours = decode_aligned(buf.getvalue(), size).astype(np.float64)
+    reference = TF.resize(TF.center_crop(Image.open(buf), [148, 148]), [size, size], antialias=True)
     diff = np.abs(ours - np.asarray(reference, np.float64))
-    assert diff.mean() < 3.0, diff.mean()
+    # 1/8-scale DCT decoding (used for 16 px) keeps less detail than a full decode; the others
+    # must agree closely (a misplaced crop box at 1/4 or 1/8 scale gave 8/255 and 19/255).
+    assert diff.mean() < (8.0 if size == 16 else 3.0), diff.mean()
 
 
 def test_cache_is_reused_and_keyed_by_size(official, tmp_path):
@@ -227,3 +230,14 @@ def test_strict_parse_of_official_format(official):
     names, files, values = read_attributes(official / "list_attr_celeba.txt")
     assert names == list(ATTRIBUTES) and files == fake.FILES
     assert values.dtype == np.int8 and set(np.unique(values)) <= {-1, 1}
+
+
+def test_pickling_does_not_copy_the_cache(official, tmp_path):
+    """Spawned DataLoader workers get the dataset by pickle: the cache must travel as a path."""
+    import pickle
+
+    ds = CelebA(official, split="all", size=64, cache=tmp_path / "cache")
+    blob = pickle.dumps(ds)
+    assert len(blob) < ds.images.nbytes  # 5 images of 64x64x3 = 61 kB of pixels
+    again = pickle.loads(blob)
+    assert torch.equal(again[3][0], ds[3][0]) and isinstance(again.images, np.memmap)

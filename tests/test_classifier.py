@@ -44,6 +44,19 @@ def test_predict_and_factors_shapes():
         no_factors.factors(x)
 
 
+def test_evaluate_reads_labels_by_name(tmp_path):
+    from fel.classifier import evaluate
+    from fel.data import CelebA
+
+    root = write_synthfaces(tmp_path / "sf", n=200, seed=2, workers=2, progress=False)
+    clf = AttributeClassifier(width=8).eval()
+    both = evaluate(clf, CelebA(root, split="all", size=64, attrs=["Male", "Smiling"]))
+    full = evaluate(clf, CelebA(root, split="all", size=64))
+    assert set(both["attributes"]) == {"Male", "Smiling"} & set(full["attributes"]) and "Smiling" in both["attributes"]
+    for name in both["attributes"]:
+        assert both["attributes"][name]["auc"] == pytest.approx(full["attributes"][name]["auc"])
+
+
 def test_training_smoke_run_then_export_and_load(tmp_path):
     root = write_synthfaces(tmp_path / "sf", n=300, seed=1, workers=2, progress=False)
     cfg = TrainConfig(epochs=2, batch_size=16, lr=2e-3, warmup_steps=2, amp=False)

@@ -42,6 +42,14 @@ def test_an_edit_that_spills_shows_leakage_and_poor_preservation():
     assert r["preservation"] == pytest.approx(0.5)
 
 
+def test_attribute_names_in_any_case_are_one_attribute():
+    before = torch.zeros(2, 3, 32, 32)
+    after = before.clone()
+    after[:, :, region_mask(32, EDIT_REGIONS["Smiling"])] = 1.0
+    r = edit_report(BrightnessPredictor(), before, after, "Smiling", attributes=["smiling", "male"])
+    assert r["leakage"] == pytest.approx(0.0) and set(r["changes"]) == {"Smiling", "Male"}
+
+
 def test_bad_inputs():
     with pytest.raises(KeyError, match="Smiling"):
         edit_report(

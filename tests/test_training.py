@@ -166,3 +166,40 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
     one_losses = [h["loss"] for h in single["meta"]["history"]]
     assert len(ddp_losses) == len(one_losses) > 0
     assert torch.allclose(torch.tensor(ddp_losses), torch.tensor(one_losses), rtol=1e-4, atol=1e-6)
+
+
+def _bn_worker(rank, port, queue):
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank)
+    )
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    from fel.training import GlobalBatchNorm
+
+    x = torch.randn(8, 4, 5, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    bn = GlobalBatchNorm(4).train()
+    y = bn(x[rank * 4 : (rank + 1) * 4].bfloat16())  # what autocast hands a norm layer on GPUs
+    queue.put((rank, y.dtype, y.detach().float(), bn.running_mean.dtype, bn.running_mean.clone()))
+    torch.distributed.destroy_process_group()
+
+
+def test_global_batchnorm_takes_low_precision_inputs():
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue, port = ctx.Queue(), _free_port()
+    procs = [ctx.Process(target=_bn_worker, args=(r, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict((r[0], r[1:]) for r in (queue.get(timeout=120) for _ in procs))
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    x = torch.randn(8, 4, 5, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    ref = nn.BatchNorm2d(4).train()
+    expected = ref(x.bfloat16().float())
+    got = torch.cat([results[0][1], results[1][1]])
+    assert results[0][0] == torch.bfloat16 and results[0][2] == torch.float32
+    assert torch.allclose(got, expected, atol=0.03)  # bf16 output rounding
+    assert torch.allclose(results[0][3], ref.running_mean, atol=1e-5)

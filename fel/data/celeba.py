@@ -37,7 +37,7 @@ from fel.data.attributes import attribute_indices
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 CROP = 148
-CACHE_FORMAT = 1  # bump when decoding changes, so stale caches are not reused
+CACHE_FORMAT = 2  # bump when decoding changes, so stale caches are not reused
 GET_CELEBA = (
     "Point fel at your own copy of CelebA (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html: "
     "img_align_celeba.zip, list_attr_celeba.txt, list_eval_partition.txt), or make the offline "
@@ -230,8 +230,9 @@ def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image"
         full_w, full_h = img.size
         c = min(crop, full_w, full_h)
         # Decode at 1/2, 1/4 or 1/8 scale when the crop still covers `size` pixels.
-        img.draft("RGB", (full_w * size // c + 1, full_h * size // c + 1))
-        return crop_resize(img.convert("RGB"), size, c, full_size=(full_w, full_h))
+        drafted = img.draft("RGB", (full_w * size // c + 1, full_h * size // c + 1))
+        scale = drafted[1][2] / full_w if drafted else 1.0  # exactly 1/2, 1/4 or 1/8 (or 1)
+        return crop_resize(img.convert("RGB"), size, c, full_size=(full_w, full_h), scale=scale)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise CelebAFormatError(
             f"cannot decode {name}: {err}. The file is corrupt or truncated: "
@@ -240,7 +241,11 @@ def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image"
 
 
 def crop_resize(
-    img: Image.Image, size: int, crop: int = CROP, full_size: tuple[int, int] | None = None
+    img: Image.Image,
+    size: int,
+    crop: int = CROP,
+    full_size: tuple[int, int] | None = None,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """CelebA's preprocessing of a decoded image: centred ``crop`` square, resized to ``size``.
 
@@ -249,13 +254,14 @@ def crop_resize(
         size: output side in pixels.
         crop: side of the centred square, in full-size pixels (clipped to the image).
         full_size: (width, height) of the image before any reduced-scale decoding.
+        scale: decoded pixels per full-size pixel (JPEG draft decoding: 1/2, 1/4 or 1/8; the
+            decoded width is rounded up, so it cannot be recovered from the sizes).
 
     Returns:
         uint8 array [size, size, 3].
     """
     full_w, full_h = full_size or img.size
     c = min(crop, full_w, full_h)
-    scale = img.size[0] / full_w
     left, top = round((full_w - c) / 2), round((full_h - c) / 2)
     box = (left * scale, top * scale, (left + c) * scale, (top + c) * scale)
     return np.array(img.resize((size, size), Image.BILINEAR, box=box), dtype=np.uint8)
@@ -438,6 +444,19 @@ class CelebA(Dataset):
         if self._array is None:
             return np.stack([self._decode(i).transpose(2, 0, 1) for i in range(len(self))])
         return self._array
+
+    def __getstate__(self) -> dict:
+        """Pickle without the memory-mapped cache (spawned DataLoader workers reopen it), so a
+        worker does not receive a copy of the whole split."""
+        state = self.__dict__.copy()
+        if state["_array"] is not None:
+            state["_array"] = str(state["_array"].filename)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if isinstance(self._array, str):
+            self._array = np.load(self._array, mmap_mode="r")
 
     def _decode(self, index: int) -> np.ndarray:
         name = self.filenames[index]
