@@ -52,7 +52,10 @@ def test_evaluate_reads_labels_by_name(tmp_path):
     clf = AttributeClassifier(width=8).eval()
     both = evaluate(clf, CelebA(root, split="all", size=64, attrs=["Male", "Smiling"]))
     full = evaluate(clf, CelebA(root, split="all", size=64))
-    assert set(both["attributes"]) == {"Male", "Smiling"} & set(full["attributes"]) and "Smiling" in both["attributes"]
+    assert (
+        set(both["attributes"]) == {"Male", "Smiling"} & set(full["attributes"])
+        and "Smiling" in both["attributes"]
+    )
     for name in both["attributes"]:
         assert both["attributes"][name]["auc"] == pytest.approx(full["attributes"][name]["auc"])
 
