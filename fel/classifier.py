@@ -202,14 +202,22 @@ def evaluate(
 
     if len(faces) == 0:
         raise ValueError("cannot evaluate on an empty split: the dataset has too few identities")
-    images = (
-        torch.from_numpy(np.array(faces.images)).float().div_(255)
-        if hasattr(faces, "images")
-        else None
-    )
-    if images is None:
-        images = torch.stack([faces[i][0] for i in range(len(faces))])
-    probs = model.predict(images).numpy()
+    from fel.data.celeba import iter_batches
+
+    if hasattr(faces, "images"):  # a CelebA dataset: read its cache chunk by chunk
+        batches = iter_batches(faces.images)
+    else:
+        batches = (
+            torch.stack([faces[k][0] for k in range(s, min(s + 512, len(faces)))])
+            for s in range(0, len(faces), 512)
+        )
+    logits, estimates = [], []
+    for chunk in batches:
+        a, f = model._batched(chunk)
+        logits.append(a)
+        if f is not None:
+            estimates.append(f * model.factor_std.cpu() + model.factor_mean.cpu())
+    probs = torch.sigmoid(torch.cat(logits)).numpy()
     labels = faces.labels.numpy()
     report: dict[str, Any] = {"attributes": {}}
     for j, name in enumerate(model.attr_names):
@@ -227,7 +235,7 @@ def evaluate(
     report["mean_auc"] = float(np.mean([r["auc"] for r in rows]))
     report["mean_accuracy"] = float(np.mean([r["accuracy"] for r in rows]))
     if factors is not None and model.factor_head is not None:
-        est = model.factors(images).numpy()
+        est = torch.cat(estimates).numpy()
         report["factor_r2"] = {
             n: float(r2_score(factors[:, k], est[:, k])) for k, n in enumerate(model.factor_names)
         }

@@ -318,6 +318,15 @@ def decode_all(
         tmp.unlink(missing_ok=True)
 
 
+def iter_batches(images, batch_size: int = 512):
+    """Float images [B, 3, S, S] in [0, 1], ``batch_size`` at a time, from uint8 or float images
+    [N, 3, S, S] (a tensor, an array or a dataset's memory-mapped cache): nothing is copied whole."""
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        chunk = chunk if torch.is_tensor(chunk) else torch.from_numpy(np.array(chunk))
+        yield chunk.float().div(255) if chunk.dtype == torch.uint8 else chunk.float()
+
+
 # ----------------------------------------------------------------------------- dataset
 
 

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 import fel
 from fel.checkpoints import export_checkpoint, load_model
+from fel.data.celeba import iter_batches
 from fel.vae.model import VAE, VAEConfig
 from fel.viz import grid
 
@@ -34,39 +34,39 @@ def loss_fn(model: VAE, batch) -> tuple[torch.Tensor, dict[str, float]]:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
-    """Mean ELBO (nats per image), its terms and bits/dim over uint8 or float images [N,3,S,S]."""
+def evaluate(model: VAE, images, batch_size: int = 256) -> dict[str, float]:
+    """Mean ELBO (nats per image), its terms and bits/dim over uint8 or float images [N,3,S,S]
+    (a tensor or an array, e.g. a dataset's memory-mapped cache)."""
     was_training = model.training
     model.eval()
     device = model.log_sigma.device
     sums: dict[str, float] = {}
-    for chunk in images.split(batch_size):
-        x = chunk.float().div(255) if chunk.dtype == torch.uint8 else chunk.float()
+    for x in iter_batches(images, batch_size):
         out = model(x.to(device))
         for k in ("elbo", "reconstruction", "kl", "bits_per_dim"):
-            sums[k] = sums.get(k, 0.0) + out[k].item() * len(chunk)
+            sums[k] = sums.get(k, 0.0) + out[k].item() * len(x)
     model.train(was_training)
     return {k: v / len(images) for k, v in sums.items()}
 
 
 @torch.no_grad()
-def encode_all(model: VAE, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Posterior means [N, latent] of uint8 images [N, 3, S, S], in batches, on the model's device."""
+def encode_all(model: VAE, images, batch_size: int = 512) -> torch.Tensor:
+    """Posterior means [N, latent] of images [N, 3, S, S] (uint8 or float; tensor or array),
+    batch by batch on the model's device."""
     was_training = model.training
     model.eval()
     device = model.log_sigma.device
-    codes = torch.cat(
-        [model.encode(b.float().div(255).to(device)).cpu() for b in images.split(batch_size)]
-    )
+    codes = torch.cat([model.encode(x.to(device)).cpu() for x in iter_batches(images, batch_size)])
     model.train(was_training)
     return codes
 
 
 @torch.no_grad()
-def save_grids(model: VAE, images: torch.Tensor, out: Path, tag: str, seed: int = 0) -> None:
-    """Write ``recon_{tag}.png`` (originals above reconstructions) and ``samples_{tag}.png``."""
+def save_grids(model: VAE, images, out: Path, tag: str, seed: int = 0) -> None:
+    """Write ``recon_{tag}.png`` (16 of ``images`` above their reconstructions) and
+    ``samples_{tag}.png`` (32 samples)."""
     device = model.log_sigma.device
-    x = images[:16].float().div(255).to(device)
+    x = next(iter_batches(images[:16])).to(device)
     recon = model.decode(model.encode(x))
     Image.fromarray(grid(torch.cat([x, recon]).cpu(), nrow=16)).save(out / f"recon_{tag}.png")
     z = model.sample_latent(32, generator=torch.Generator().manual_seed(seed))
@@ -102,9 +102,9 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
     }
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
-    model.fit_prior(encode_all(model, torch.from_numpy(np.array(train_faces.images))))
+    model.fit_prior(encode_all(model, train_faces.images))
     result["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    test = torch.from_numpy(CelebA(root, split="test", size=vae_config.size).images.copy())
+    test = CelebA(root, split="test", size=vae_config.size).images  # memory-mapped
     result["meta"]["test"] = evaluate(model, test)
     save_grids(model, test, out, "final")
     return result
