@@ -80,38 +80,40 @@ def _train_config(args: argparse.Namespace):
                        warmup_steps=args.warmup, num_workers=args.workers, seed=args.seed)  # fmt: skip
 
 
+def _finish_training(args: argparse.Namespace, result: dict, summary: str) -> None:
+    """Record the command in the checkpoint's metadata; on rank 0, print ``summary`` and export."""
+    from fel.checkpoints import export_checkpoint
+
+    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
+        return
+    print(summary)
+    if args.export:
+        print(f"exported {export_checkpoint(result, args.export)}")
+
+
 def _train_classifier(args: argparse.Namespace) -> None:
-    from fel.classifier import export, train_classifier
+    from fel.classifier import train_classifier
 
     root = _dataset_root(args)
     result = train_classifier(root, args.out, _train_config(args), size=args.size, width=args.width,
                               with_factors=args.data == "synthfaces", resume=args.resume,
                               max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
-        return
     test = result["meta"]["test"]
-    print(f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy {test['mean_accuracy']:.4f} "
-          f"over {len(test['attributes'])} attributes")  # fmt: skip
-    if args.export:
-        print(f"exported {export(result, args.export)}")
+    _finish_training(args, result, f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy "
+                     f"{test['mean_accuracy']:.4f} over {len(test['attributes'])} attributes")  # fmt: skip
 
 
 def _train_vae(args: argparse.Namespace) -> None:
-    from fel.vae import VAEConfig, export, train_vae
+    from fel.vae import VAEConfig, train_vae
 
     root = _dataset_root(args)
     config = VAEConfig(size=args.size, latent=args.latent, width=args.width, beta=args.beta)
     result = train_vae(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
-        return
     test = result["meta"]["test"]
-    print(f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} bits/dim "
-          f"(reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
-    if args.export:
-        print(f"exported {export(result, args.export)}")
+    _finish_training(args, result, f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} "
+                     f"bits/dim (reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
 
 
 def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: float) -> None:
@@ -165,6 +167,15 @@ def _info(args: argparse.Namespace) -> None:
         print(f"{key:14s} {value}")
 
 
+def _add_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=fel.DATA_DIR / "synthfaces",
+        help="dataset folder (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fel", description=fel.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fel {fel.__version__}")
@@ -189,29 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
     )
     synth.add_argument(
-        "--label-noise", type=float, default=0.01, help="label flip rate (default: %(default)s)"
+        "--label-noise",
+        type=float,
+        default=0.01,
+        help="share of each attribute's positives mislabelled, with as many negatives (default: %(default)s)",
     )
     synth.add_argument("--force", action="store_true", help="replace an existing, different set")
     synth.set_defaults(run=_data_synth)
     info = data_cmds.add_parser(
         "info", help="summarise a CelebA-layout folder: layout, splits, attributes"
     )
-    info.add_argument(
-        "--root",
-        type=Path,
-        default=fel.DATA_DIR / "synthfaces",
-        help="dataset folder (default: %(default)s)",
-    )
+    _add_root(info)
     info.set_defaults(run=_data_info)
     sheet = data_cmds.add_parser(
         "sheet", help="save a contact sheet (PNG grid) of a dataset's faces"
     )
-    sheet.add_argument(
-        "--root",
-        type=Path,
-        default=fel.DATA_DIR / "synthfaces",
-        help="dataset folder (default: %(default)s)",
-    )
+    _add_root(sheet)
     sheet.add_argument(
         "--out",
         type=Path,

@@ -111,7 +111,11 @@ class AttributeClassifier(nn.Module):
             raise ValueError(
                 "this classifier has no factor head (it was trained without SynthFaces factors)"
             )
-        return f * self.factor_std.cpu() + self.factor_mean.cpu()
+        return self.to_factor_units(f)
+
+    def to_factor_units(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The factor head's standardised outputs [B, F] (on the CPU) in factor units."""
+        return standardised * self.factor_std.cpu() + self.factor_mean.cpu()
 
     def attribute_index(self, name: str) -> int:
         """Column of ``name`` in :meth:`predict`'s output (a misspelt name lists close ones)."""
@@ -216,7 +220,7 @@ def evaluate(
         a, f = model._batched(chunk)
         logits.append(a)
         if f is not None:
-            estimates.append(f * model.factor_std.cpu() + model.factor_mean.cpu())
+            estimates.append(model.to_factor_units(f))
     probs = torch.sigmoid(torch.cat(logits)).numpy()
     labels = faces.labels.numpy()
     report: dict[str, Any] = {"attributes": {}}
