@@ -116,7 +116,29 @@ def _train_vae(args: argparse.Namespace) -> None:
                      f"bits/dim (reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
 
 
-def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: float) -> None:
+def _train_glow(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from fel.flow import GlowConfig, train_glow
+
+    root = _dataset_root(args)
+    config = GlowConfig(size=args.size, levels=args.levels, steps=args.steps, hidden=args.hidden,
+                        lu=not args.plain_conv, n_bits=args.n_bits)  # fmt: skip
+    # Full precision even on CUDA: log-determinants and exact inverses do not survive bf16.
+    train_config = replace(_train_config(args), amp=False)
+    result = train_glow(root, args.out, train_config, config, resume=args.resume,
+                        max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    _finish_training(args, result, f"test: {result['meta']['test']['bits_per_dim']:.3f} bits/dim")
+
+
+def _add_training_args(
+    p: argparse.ArgumentParser,
+    epochs: int,
+    batch: int,
+    lr: float,
+    size: int = 64,
+    warmup: int = 100,
+) -> None:
     p.add_argument(
         "--data",
         choices=["synthfaces", "celeba"],
@@ -129,13 +151,15 @@ def _add_training_args(p: argparse.ArgumentParser, epochs: int, batch: int, lr: 
         default=None,
         help="dataset folder (default: data/synthfaces, or $FEL_CELEBA_ROOT for celeba)",
     )
-    p.add_argument("--size", type=int, default=64, help="image size (default: %(default)s)")
+    p.add_argument("--size", type=int, default=size, help="image size (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=epochs, help="epochs (default: %(default)s)")
     p.add_argument(
         "--batch-size", type=int, default=batch, help="global batch size (default: %(default)s)"
     )
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (default: %(default)s)")
+    p.add_argument(
+        "--warmup", type=int, default=warmup, help="warm-up steps (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument(
         "--workers", type=int, default=0, help="DataLoader workers (default: %(default)s)"
@@ -255,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.set_defaults(run=_bench_data)
     btrain = bench_cmds.add_parser(
-        "train", help="training images/s of the default recipes (VAE, classifier)"
+        "train", help="training images/s of the default recipes (VAE, classifier, Glow)"
     )
     btrain.add_argument(
         "--root", type=Path, default=None, help="dataset folder (default: data/synthfaces)"
@@ -268,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     btrain.set_defaults(run=_bench_train)
     bedit = bench_cmds.add_parser(
-        "edit", help="slider move -> new image latency of the live editor, per model"
+        "edit", help="slider move -> new image latency of the live editor; encode/decode latency"
     )
     bedit.add_argument(
         "--repeats", type=int, default=200, help="slider moves per model (default: %(default)s)"
@@ -298,6 +322,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--beta", type=float, default=1.0, help="KL weight; 1 = the ELBO (default: %(default)s)"
     )
     vae.set_defaults(run=_train_vae)
+
+    glow = train_cmds.add_parser("glow", help="the multi-scale normalizing flow (notebook 05)")
+    _add_training_args(glow, epochs=20, batch=64, lr=1e-3, size=32, warmup=200)
+    glow.add_argument("--levels", type=int, default=3, help="levels L (default: %(default)s)")
+    glow.add_argument(
+        "--steps", type=int, default=8, help="flow steps K per level (default: %(default)s)"
+    )
+    glow.add_argument(
+        "--hidden", type=int, default=128, help="coupling network channels (default: %(default)s)"
+    )
+    glow.add_argument(
+        "--n-bits", type=int, default=5, help="colour bits scored (default: %(default)s)"
+    )
+    glow.add_argument(
+        "--plain-conv", action="store_true", help="plain 1x1 convolutions instead of LU"
+    )
+    glow.set_defaults(run=_train_glow)
 
     env = commands.add_parser("info", help="versions, compute device and data locations")
     env.set_defaults(run=_info)

@@ -131,37 +131,35 @@ def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64)
     from fel.classifier import AttributeClassifier, make_loss
     from fel.data import CelebA
     from fel.data.synthfaces import default_root
+    from fel.flow import Glow, GlowConfig
+    from fel.flow.recipe import loss_fn as glow_loss
     from fel.training import Distributed, TrainConfig, train
     from fel.vae import VAE, VAEConfig
     from fel.vae.recipe import loss_fn as vae_loss
 
     root = root or default_root()
-    faces = CelebA(root, split="valid", size=64, progress=False)
     d = Distributed(0, 1, fel.device())
+    # name: (model, loss, image size, autocast on CUDA), each as its CLI recipe trains it
     recipes = {
-        "VAE (width 16, latent 128)": (lambda: VAE(VAEConfig()), vae_loss),
+        "VAE (width 16, latent 128)": (lambda: VAE(VAEConfig()), vae_loss, 64, True),
         "attribute classifier (width 16)": (
             lambda: AttributeClassifier(),
             make_loss(torch.ones(40)),
+            64,
+            True,
         ),
+        "Glow (L 3, K 8, hidden 128)": (lambda: Glow(GlowConfig()), glow_loss, 32, False),
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (build, loss) in recipes.items():
-            warm = TrainConfig(epochs=100, batch_size=batch_size, warmup_steps=1)
+        for name, (build, loss, size, amp) in recipes.items():
+            faces = CelebA(root, split="valid", size=size, progress=False)
+            cfg = TrainConfig(epochs=100, batch_size=batch_size, warmup_steps=1, amp=amp)
             train(
-                build(),
-                loss,
-                faces,
-                warm,
-                Path(tmp) / f"warm-{len(rows)}",
-                {},
-                dist_=d,
-                max_steps=2,
+                build(), loss, faces, cfg, Path(tmp) / f"warm-{len(rows)}", {}, dist_=d, max_steps=2
             )
             times = []  # after an untimed run that pays first-use costs (threads, CUDA context)
             for n in (3, steps + 3):
-                cfg = TrainConfig(epochs=100, batch_size=batch_size, warmup_steps=1)
                 t = time.perf_counter()
                 train(
                     build(),
@@ -176,11 +174,11 @@ def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64)
                 times.append(time.perf_counter() - t)
             per_step = (times[1] - times[0]) / steps
             rows.append(
-                [name, batch_size, f"{per_step * 1000:.0f}", f"{batch_size / per_step:,.0f}"]
+                [name, size, batch_size, f"{per_step * 1000:.0f}", f"{batch_size / per_step:,.0f}"]
             )
     return print_table(
         f"python -m fel bench train --steps {steps} --batch-size {batch_size}  ({machine()}, device {d.device})",
-        ["recipe", "batch", "ms/step", "images/s"],
+        ["recipe", "size", "batch", "ms/step", "images/s"],
         rows,
     )
 
@@ -195,11 +193,12 @@ def bench_edit(repeats: int = 200) -> str:
     import torch
 
     import fel
+    from fel.flow import load_pretrained as load_glow
     from fel.vae import load_pretrained as load_vae
     from fel.widgets import LatentEditor
 
     devices = [torch.device("cpu")] + ([fel.device()] if fel.device().type != "cpu" else [])
-    loaders = {"VAE 64x64": load_vae}
+    loaders = {"VAE 64x64": load_vae, "Glow 32x32": load_glow}
     rows = []
     for name, load in loaders.items():
         for device in devices:
@@ -227,8 +226,41 @@ def bench_edit(repeats: int = 200) -> str:
                     f"{np.percentile(times, 95):.1f}",
                 ]
             )
-    return print_table(
+    text = print_table(
         f"python -m fel bench edit --repeats {repeats}  ({machine()}, {torch.get_num_threads()} threads)",
         ["model", "device", "moves", "median ms", "p95 ms"],
+        rows,
+    )
+    return text + "\n" + bench_codec(loaders, devices)
+
+
+def bench_codec(loaders, devices, repeats: int = 20) -> str:
+    """Median encode and decode latency of each model for batches of 1 and 64 faces."""
+    import torch
+
+    rows = []
+    for name, load in loaders.items():
+        for device in devices:
+            model = load(device)
+            for batch in (1, 64):
+                z = model.sample_latent(batch, generator=torch.Generator().manual_seed(0))
+                z = z.to(device)
+                with torch.no_grad():
+                    x = model.decode(z)
+                    cells = []
+                    for fn, arg in ((model.encode, x), (model.decode, z)):
+                        fn(arg)  # warm-up
+                        times = []
+                        for _ in range(repeats):
+                            start = time.perf_counter()
+                            fn(arg)
+                            if device.type == "cuda":
+                                torch.cuda.synchronize()
+                            times.append(1000 * (time.perf_counter() - start))
+                        cells.append(f"{np.median(times):.1f}")
+                rows.append([name, device.type, batch, *cells])
+    return print_table(
+        f"encode / decode latency, median of {repeats}  ({machine()})",
+        ["model", "device", "batch", "encode ms", "decode ms"],
         rows,
     )

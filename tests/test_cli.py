@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from fel.__main__ import build_parser, main
 from tests import fake_celeba as fake
@@ -78,3 +79,35 @@ def test_data_sheet_writes_a_png(tmp_path):
     )
     with Image.open(out) as im:
         assert im.format == "PNG" and im.width > 32
+
+
+def test_train_glow_runs_records_its_command_and_exports(tmp_path, capsys):
+    from fel.checkpoints import load_checkpoint
+    from fel.data.synthfaces import write_synthfaces
+
+    root = write_synthfaces(tmp_path / "sf", n=200, seed=2, workers=1, progress=False)
+    args = ["train", "glow", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
+            "--levels", "2", "--steps", "1", "--hidden", "8", "--batch-size", "16", "--max-steps", "3",
+            "--export", str(tmp_path / "glow.pt")]  # fmt: skip
+    assert main(args) == 0
+    assert "bits/dim" in capsys.readouterr().out
+    payload = load_checkpoint(tmp_path / "glow.pt")
+    assert payload["config"]["size"] == 16 and payload["meta"]["step"] == 3
+    assert payload["meta"]["command"].startswith("python -m fel ")
+    assert payload["meta"]["train_config"]["amp"] is False  # flows train in full precision
+    assert all(v.dtype != torch.float32 for v in payload["model"].values())  # fp16 export
+
+
+def test_train_glow_refuses_a_size_its_levels_cannot_squeeze(tmp_path, capsys):
+    args = [
+        "train",
+        "glow",
+        "--root",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--size",
+        "20",
+    ]
+    assert main(args) == 2
+    assert "divisible" in capsys.readouterr().err

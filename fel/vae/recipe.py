@@ -11,6 +11,7 @@ from PIL import Image
 
 import fel
 from fel.checkpoints import export_checkpoint, load_model
+from fel.codes import encode_all
 from fel.data.celeba import iter_batches
 from fel.vae.model import VAE, VAEConfig
 from fel.viz import grid
@@ -47,18 +48,6 @@ def evaluate(model: VAE, images, batch_size: int = 256) -> dict[str, float]:
             sums[k] = sums.get(k, 0.0) + out[k].item() * len(x)
     model.train(was_training)
     return {k: v / len(images) for k, v in sums.items()}
-
-
-@torch.no_grad()
-def encode_all(model: VAE, images, batch_size: int = 512) -> torch.Tensor:
-    """Posterior means [N, latent] of images [N, 3, S, S] (uint8 or float; tensor or array),
-    batch by batch on the model's device."""
-    was_training = model.training
-    model.eval()
-    device = model.log_sigma.device
-    codes = torch.cat([model.encode(x.to(device)).cpu() for x in iter_batches(images, batch_size)])
-    model.train(was_training)
-    return codes
 
 
 @torch.no_grad()
