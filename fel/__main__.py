@@ -123,7 +123,7 @@ def _train_glow(args: argparse.Namespace) -> None:
 
     root = _dataset_root(args)
     config = GlowConfig(size=args.size, levels=args.levels, steps=args.steps, hidden=args.hidden,
-                        lu=not args.plain_conv, n_bits=args.n_bits)  # fmt: skip
+                        lu=not args.plain_conv, n_bits=args.n_bits, min_scale=args.min_scale)  # fmt: skip
     # Full precision even on CUDA: log-determinants and exact inverses do not survive bf16.
     train_config = replace(_train_config(args), amp=False)
     result = train_glow(root, args.out, train_config, config, resume=args.resume,
@@ -337,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     glow.add_argument(
         "--plain-conv", action="store_true", help="plain 1x1 convolutions instead of LU"
+    )
+    glow.add_argument(
+        "--min-scale",
+        type=float,
+        default=0.5,
+        help="floor of the coupling scales; 0 = Glow's sigmoid(h + 2) (default: %(default)s)",
     )
     glow.set_defaults(run=_train_glow)
 

@@ -11,6 +11,7 @@ import torch
 from torch.distributions import Normal
 
 import fel
+from fel.directions import mean_difference
 from fel.flow import Glow, GlowConfig, export, load, load_pretrained
 from fel.flow.model import (
     ActNorm,
@@ -40,6 +41,7 @@ LAYERS = {
     "invconv": lambda: InvConv2d(4),
     "invconv_lu": lambda: InvConv2dLU(4),
     "coupling": lambda: AffineCoupling(4, 8),
+    "coupling_unbounded": lambda: AffineCoupling(4, 8, min_scale=0.0),
     "step": lambda: FlowStep(4, 8),
     "step_plain": lambda: FlowStep(4, 8, lu=False),
 }
@@ -66,6 +68,17 @@ def test_every_layer_logdet_equals_the_autograd_jacobian(name):
         lambda v: layer(v.view_as(x))[0].flatten(), x.flatten()
     )
     assert logdet.item() == pytest.approx(torch.linalg.slogdet(jac)[1].item(), abs=1e-9)
+
+
+def test_coupling_scales_respect_their_floor():
+    torch.manual_seed(7)
+    layer = _perturb(AffineCoupling(4, 8, min_scale=0.25), scale=5.0)  # wild scale logits
+    x_a = torch.randn(8, 2, 5, 5) * 10
+    _, scale = layer._shift_scale(x_a)
+    assert scale.min() >= 0.25 and scale.max() <= 1
+    assert scale.min() < 0.26  # the floor is reached, not just respected by luck
+    with pytest.raises(ValueError, match="min_scale"):
+        GlowConfig(min_scale=1.0)
 
 
 def test_squeeze_is_a_permutation_and_unsqueeze_undoes_it():
@@ -231,3 +244,8 @@ def test_shipped_glow_encodes_exactly_and_scores_unseen_faces():
     assert bpd == pytest.approx(model.meta["test"]["bits_per_dim"], abs=0.15)
     assert bpd < 2.5  # far better than a uniform 5-bit model (5 bits/dim)
     assert samples.std(0).mean() > 0.03  # samples differ from each other
+    # an attribute edit (the smile vector of these 64 faces, at twice its length) stays finite
+    with torch.no_grad():
+        z = model.encode(x)
+        d = mean_difference(z, torch.from_numpy(faces["smile"] > 0.5))
+        assert torch.isfinite(model.decode(z + 2 * d)).all()

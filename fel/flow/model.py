@@ -30,6 +30,7 @@ class GlowConfig:
     steps: int = 8  # K flow steps per level (0 leaves only the Gaussian priors: a baseline)
     hidden: int = 128  # channels of the coupling networks
     lu: bool = True  # LU-decomposed 1x1 convolutions (else plain, inverted in float64)
+    min_scale: float = 0.5  # coupling scales lie in (min_scale, 1); 0 = Glow's sigmoid(h + 2)
     n_bits: int = 5  # colour depth the density is scored at (Glow's CelebA-HQ setting)
 
     def __post_init__(self) -> None:
@@ -39,6 +40,8 @@ class GlowConfig:
             raise ValueError(f"size {self.size} is not divisible by 2**levels = {2**self.levels}")
         if not 1 <= self.n_bits <= 8:
             raise ValueError(f"n_bits must be between 1 and 8, got {self.n_bits}")
+        if not 0 <= self.min_scale < 1:
+            raise ValueError(f"min_scale must be in [0, 1), got {self.min_scale}")
 
 
 def squeeze(x: Tensor) -> Tensor:
@@ -159,10 +162,16 @@ class ZeroConv2d(nn.Module):
 
 class AffineCoupling(nn.Module):
     """Half the channels (x_b) are scaled and shifted by amounts a network reads off the other
-    half (x_a): y_b = (x_b + t(x_a)) * s(x_a), s = sigmoid(h + 2). log|det| = sum log s."""
+    half (x_a): y_b = (x_b + t(x_a)) * s(x_a). log|det| = sum log s.
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    s = m + (1 - m) * sigmoid(h + 2) with m = ``min_scale``. Glow's original (m = 0) lets s reach
+    0, so the inverse, which divides by s, can blow up: with it, 108 of 256 face codes moved along
+    the Smiling direction decoded to NaN. The floor bounds each coupling's inverse gain by 1/m.
+    """
+
+    def __init__(self, channels: int, hidden: int, min_scale: float = 0.5) -> None:
         super().__init__()
+        self.min_scale = min_scale
         self.net = nn.Sequential(
             nn.Conv2d(channels // 2, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -173,7 +182,8 @@ class AffineCoupling(nn.Module):
 
     def _shift_scale(self, x_a: Tensor) -> tuple[Tensor, Tensor]:
         h = self.net(x_a)
-        return h[:, 0::2], torch.sigmoid(h[:, 1::2] + 2)
+        m = self.min_scale
+        return h[:, 0::2], m + (1 - m) * torch.sigmoid(h[:, 1::2] + 2)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x_a, x_b = x.chunk(2, 1)
@@ -190,13 +200,13 @@ class AffineCoupling(nn.Module):
 class FlowStep(nn.Module):
     """One step of flow: ActNorm -> invertible 1x1 convolution -> affine coupling."""
 
-    def __init__(self, channels: int, hidden: int, lu: bool = True) -> None:
+    def __init__(self, channels: int, hidden: int, lu: bool = True, min_scale: float = 0.5) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             [
                 ActNorm(channels),
                 InvConv2dLU(channels) if lu else InvConv2d(channels),
-                AffineCoupling(channels, hidden),
+                AffineCoupling(channels, hidden, min_scale),
             ]
         )
 
@@ -240,7 +250,9 @@ class Glow(nn.Module):
         for level in range(c.levels):
             channels, res = channels * 4, res // 2
             self.flows.append(
-                nn.ModuleList([FlowStep(channels, c.hidden, c.lu) for _ in range(c.steps)])
+                nn.ModuleList(
+                    [FlowStep(channels, c.hidden, c.lu, c.min_scale) for _ in range(c.steps)]
+                )
             )
             if level < c.levels - 1:  # split: half the channels leave as latents
                 channels //= 2
