@@ -33,7 +33,7 @@ class LatentEditor:
         compare: show the unedited face beside the edited one.
         scale: enlargement of the displayed image (nearest neighbour).
         device: where the model runs (default: the model's own device).
-        continuous: update while a slider moves; ``None`` decides from one timed decode
+        continuous: update while a slider moves; ``None`` decides from one timed warm decode
             (continuous when a decode takes under 0.1 s, else on release).
 
     The widget is ``editor.widget``; ``editor.sliders``, ``editor.image`` and ``editor.reset()``
@@ -123,6 +123,9 @@ class LatentEditor:
         return self.model.decode(z.to(self.device)).float().cpu()
 
     def _timed_decode(self) -> float:
+        """Seconds for one warm decode (the first call pays one-off costs: thread pools, kernel
+        caches, CUDA context; timing it would make a fast model look slow)."""
+        self._decode(self.z0)
         start = time.perf_counter()
         self._decode(self.z0)
         return time.perf_counter() - start

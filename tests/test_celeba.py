@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +113,9 @@ def test_cache_is_reused_and_keyed_by_size(official, tmp_path):
     assert len(files) == 1 and files[0].suffix == ".npy"
     b = CelebA(official, split="all", size=16, cache=cache)
     assert np.array_equal(a.images, b.images) and sorted(cache.iterdir()) == files
+    relative = Path(os.path.relpath(official))  # the same folder named another way
+    CelebA(relative, split="all", size=16, cache=cache)
+    assert sorted(cache.iterdir()) == files
     CelebA(official, split="all", size=24, cache=cache)
     assert len(list(cache.iterdir())) == 2
     (official / "img_align_celeba" / "000001.jpg").write_bytes(fake.jpeg_bytes(4))  # image changed

@@ -420,7 +420,8 @@ class CelebA(Dataset):
 
     def _cache_path(self, cache: bool | str | os.PathLike) -> Path:
         h = hashlib.sha1()
-        h.update(f"{CACHE_FORMAT}|{self.size}|{self.crop}|{self.layout.images}".encode())
+        # resolved: "data/synthfaces" and its absolute path are one dataset, one cache
+        h.update(f"{CACHE_FORMAT}|{self.size}|{self.crop}|{self.layout.images.resolve()}".encode())
         if self.layout.zipped:
             st = self.layout.images.stat()
             h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
