@@ -48,7 +48,7 @@ import fel
 from fel.classifier import load_pretrained as load_classifier
 from fel.codes import encode_all
 from fel.data import CelebA, default_root
-from fel.directions import lerp, mean_difference, orthogonalize, projection_auc
+from fel.directions import lerp, mean_difference, orthogonalize, projection_auc, unit
 from fel.flow import Glow, GlowConfig, evaluate, load_pretrained, train_glow
 from fel.flow.model import ActNorm, AffineCoupling, InvConv2dLU
 from fel.metrics import edit_report
@@ -309,12 +309,16 @@ for a, r in report.items():
 
 # %% [markdown]
 # As with the VAE, the smile vector drags the open mouth along (in the data, smiling faces show
-# their teeth). Orthogonalising against the mouth-open direction keeps most of the smile and cuts
-# the leak, because Glow's code is exact, the entanglement is the labels', not the model's:
+# their teeth). In notebook 03 the VAE's two vectors were nearly parallel (cosine 0.99), so
+# removing the mouth direction removed the smile too. In Glow's exact, 3,072-number code they are
+# less aligned (the cosine printed below): orthogonalising keeps about 70% of the smile's effect
+# and stops the mouth from opening.
 
 # %%
 smile_only = orthogonalize(directions["Smiling"], [directions["Mouth_Slightly_Open"]])
 smile_only = smile_only * directions["Smiling"].norm() / smile_only.norm()
+cos = float(unit(directions["Smiling"]) @ unit(directions["Mouth_Slightly_Open"]))
+print(f"cosine(smile, mouth open) = {cos:.2f}")
 with torch.no_grad():
     for name, d in {
         "raw smile": directions["Smiling"],
@@ -400,15 +404,14 @@ editor.reset()
 #     d = model.flatten(only)[0]
 #     show(strip(model, z_test[face], d, [0, d.norm().item()]), nrow=2, title=f"level {level}")
 # ```
-# The coarse levels (1 and 2, 8x8 and 4x4) carry most of the smile's shape; the finest level
-# mostly carries texture.
+# Levels are numbered from the finest: 0 (16x16), 1 (8x8), 2 (4x4, the top). Measured with the
+# predictor on 256 test faces, the top level alone raises P(smiling) by about 0.30, level 1 by
+# 0.06 and level 0 by 0.02: the smile is a coarse, global change; the fine levels hold texture.
 # </details>
 #
 # <details><summary>Solution 3</summary>
 #
 # ```python
-# from fel.directions import unit
-#
 # with torch.no_grad():
 #     p = clf.predict(torch.from_numpy(train.images[:6000].copy()).float().div(255).to(device)).cpu()
 # d_pred = mean_difference(z_train, (p[:, clf.attribute_index("Smiling")] > 0.5).float())
