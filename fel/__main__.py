@@ -131,6 +131,66 @@ def _train_glow(args: argparse.Namespace) -> None:
     _finish_training(args, result, f"test: {result['meta']['test']['bits_per_dim']:.3f} bits/dim")
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    """``"128,64,32"`` -> (128, 64, 32)."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _train_gan(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from fel.interface_gan import GANConfig, train_gan
+
+    root = _dataset_root(args)
+    options = ("z_dim", "w_dim", "mapping_layers", "g_channels", "d_channels", "r1_gamma",
+               "r1_every", "ema_decay")  # fmt: skip
+    given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
+    config = GANConfig(size=args.size, **given)
+    # StyleGAN2's Adam (beta1 = 0, beta2 = 0.99) at a constant rate after the warm-up. No gradient
+    # clipping: one clip over both networks' gradients would tie G's step size to D's. Full
+    # precision even on CUDA: the model is small enough for bf16 to buy little, and R1's double
+    # backward and the demodulation's sums of squares are where low precision bites.
+    train_config = replace(_train_config(args), betas=(0.0, 0.99), schedule="constant",
+                           grad_clip=None, amp=False)  # fmt: skip
+    result = train_gan(root, args.out, train_config, config, resume=args.resume,
+                       max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    test = result["meta"]["test"]
+    summary = (
+        f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
+        f"{test['n']} faces (real vs real: {test['fd_real']:.4g})"
+    )
+    _finish_training(args, result, summary)
+
+
+def _boundaries(args: argparse.Namespace) -> None:
+    from fel.classifier import load as load_classifier
+    from fel.classifier import load_pretrained as pretrained_classifier
+    from fel.interface_gan import find_boundaries, load, load_pretrained
+    from fel.interface_gan.boundaries import ATTRIBUTES
+
+    device = fel.device()
+    generator = load(args.checkpoint, device) if args.checkpoint else load_pretrained(device)
+    if args.classifier:
+        predictor = load_classifier(args.classifier, device)
+    else:
+        predictor = pretrained_classifier(device)
+    source = str(args.checkpoint or "shipped (data/checkpoints/gan.pt)")
+    report = find_boundaries(generator, predictor, args.out, args.attributes or ATTRIBUTES,
+                             n=args.n, psi=args.truncation, chosen_ratio=args.chosen_ratio,
+                             seed=args.seed, batch_size=args.batch_size, source=source)  # fmt: skip
+    print(f"{'attribute':22s} {'space':5s} {'val acc':>8s} {'remaining acc':>14s}")
+    for name, entry in report["attributes"].items():
+        for space in ("z", "w"):
+            val, rest = entry[space]["val_accuracy"], entry[space]["remaining_accuracy"]
+            print(f"{name:22s} {space:5s} {val:8.3f} {rest:14.3f}")
+    print(f"boundaries and report.json in {args.out}")
+
+
 def _add_training_args(
     p: argparse.ArgumentParser,
     epochs: int,
@@ -345,6 +405,81 @@ def build_parser() -> argparse.ArgumentParser:
         help="floor of the coupling scales; 0 = Glow's sigmoid(h + 2) (default: %(default)s)",
     )
     glow.set_defaults(run=_train_glow)
+
+    # GAN options default to None, i.e. GANConfig's value (named in the help), so that building
+    # the parser does not import torch.
+    gan = train_cmds.add_parser(
+        "gan", help="the style-based GAN that InterfaceGAN edits (notebook 04)"
+    )
+    _add_training_args(gan, epochs=30, batch=32, lr=2e-3)
+    gan.add_argument("--z-dim", type=int, help="Z size (default: 128)")
+    gan.add_argument("--w-dim", type=int, help="W size (default: 128)")
+    gan.add_argument("--mapping-layers", type=int, help="layers of the mapping MLP (default: 4)")
+    gan.add_argument(
+        "--g-channels",
+        type=_ints,
+        help="generator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,32,16)",
+    )
+    gan.add_argument(
+        "--d-channels",
+        type=_ints,
+        help="discriminator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,16,8)",
+    )
+    gan.add_argument("--r1-gamma", type=float, help="R1 penalty weight (default: 0.05)")
+    gan.add_argument("--r1-every", type=int, help="lazy R1: every k-th step (default: 4)")
+    gan.add_argument(
+        "--ema-decay", type=float, help="generator average's decay per step (default: 0.999)"
+    )
+    gan.set_defaults(run=_train_gan)
+
+    bounds = commands.add_parser(
+        "boundaries", help="InterfaceGAN boundaries of the GAN in Z and W (sample, score, fit SVMs)"
+    )
+    bounds.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="GAN checkpoint, exported or a run's last.pt (default: the shipped one)",
+    )
+    bounds.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="attribute predictor checkpoint (default: the shipped one)",
+    )
+    bounds.add_argument(
+        "--out",
+        type=Path,
+        default=fel.DATA_DIR / "boundaries" / "gan",
+        help="folder for the .npy boundaries and report.json (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--attributes",
+        nargs="+",
+        default=None,
+        help="attributes (default: Smiling Mouth_Slightly_Open Narrow_Eyes Male Eyeglasses Young "
+        "Bangs)",
+    )
+    bounds.add_argument(
+        "--n", type=int, default=20_000, help="sampled codes (default: %(default)s)"
+    )
+    bounds.add_argument(
+        "--truncation",
+        type=float,
+        default=0.7,
+        help="psi of the faces that get scored (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--chosen-ratio",
+        type=float,
+        default=0.02,
+        help="share of codes taken as positives, and as negatives (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--batch-size", type=int, default=500, help="faces per batch (default: %(default)s)"
+    )
+    bounds.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    bounds.set_defaults(run=_boundaries)
 
     env = commands.add_parser("info", help="versions, compute device and data locations")
     env.set_defaults(run=_info)

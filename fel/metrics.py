@@ -12,6 +12,10 @@ Given faces before and after an edit towards a target attribute:
   and the true rendering of the same face with the target factor moved by the same amount.
 
 Images are float [B, 3, H, W] in [0, 1], in the 148-crop frame every fel model uses.
+
+Sample quality (of a generator, not an edit): the **Fréchet distance** between Gaussians fitted to
+the attribute predictor's penultimate features of generated and of real faces (FID's formula in
+the feature space of fel's own classifier, since Inception weights are not available offline).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from fel.data.attributes import check_attribute
 
@@ -132,3 +138,66 @@ def counterfactual_error(
     )
     truth = torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 255
     return float((edited.float().cpu() - truth).abs().mean())
+
+
+def classifier_features(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Penultimate features [B, F] of an :class:`fel.classifier.AttributeClassifier`: the pooled
+    activations its attribute head reads, for images [B, 3, H, W] in [0, 1] (resized to the
+    classifier's size). Differentiable in ``images``; the caller chooses ``torch.no_grad()``."""
+    captured: list[torch.Tensor] = []
+    hook = classifier.attributes.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+    try:
+        x = images.to(next(classifier.parameters()).device, torch.float32)
+        if x.shape[-2:] != (classifier.size, classifier.size):
+            size = (classifier.size, classifier.size)
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        classifier(x)
+    finally:
+        hook.remove()
+    return captured[0]
+
+
+def _float64(x) -> torch.Tensor:
+    return (
+        x.detach().cpu().double() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x)).double()
+    )
+
+
+def gaussian_frechet_distance(mu1, cov1, mu2, cov2) -> float:
+    """Fréchet (2-Wasserstein squared) distance between N(mu1, cov1) and N(mu2, cov2):
+    |mu1 - mu2|^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2)), in float64.
+
+    tr((cov1 cov2)^(1/2)) is the sum of the square roots of the eigenvalues of the symmetric
+    matrix cov1^(1/2) cov2 cov1^(1/2), which has the same eigenvalues as cov1 cov2.
+
+    Args:
+        mu1, mu2: means [F]; cov1, cov2: covariances [F, F] (symmetric positive semi-definite).
+    """
+    mu1, mu2, cov1, cov2 = (_float64(a) for a in (mu1, mu2, cov1, cov2))
+    if cov1.shape != (len(mu1), len(mu1)) or mu2.shape != mu1.shape or cov2.shape != cov1.shape:
+        raise ValueError(
+            f"need means [F] and covariances [F, F] of one F, got {tuple(mu1.shape)}, "
+            f"{tuple(cov1.shape)}, {tuple(mu2.shape)}, {tuple(cov2.shape)}"
+        )
+    values, vectors = torch.linalg.eigh(cov1)
+    root1 = vectors * values.clamp_min(0).sqrt() @ vectors.T
+    cross = torch.linalg.eigvalsh(root1 @ cov2 @ root1).clamp_min(0).sqrt().sum()
+    fd = (mu1 - mu2).square().sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * cross
+    return float(fd.clamp_min(0))
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted (mean, unbiased covariance) to two feature
+    sets [N, F] and [M, F], e.g. :func:`classifier_features` of generated and of real faces.
+
+    The number is biased upwards for finite sets: compare only distances over the same numbers
+    of faces, e.g. against the distance between two disjoint sets of real faces of that size.
+    """
+    a, b = _float64(features_a), _float64(features_b)
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(
+            f"need two feature sets [N, F] with N >= 2, got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
+    f = a.shape[1]
+    cov_a, cov_b = torch.cov(a.T).reshape(f, f), torch.cov(b.T).reshape(f, f)
+    return gaussian_frechet_distance(a.mean(0), cov_a, b.mean(0), cov_b)

@@ -1,0 +1,455 @@
+"""A small style-based GAN for 64x64 faces, with the Z and W spaces InterfaceGAN edits.
+
+The generator follows StyleGAN2 (Karras et al. 2020) at a size a 2-core CPU can train:
+
+    z [B, z_dim] ~ N(0, I) -> pixel norm -> mapping MLP -> w [B, w_dim]       (Z -> W)
+    learned constant [C, 4, 4] -> modulated 3x3 convs, one w for every layer,
+    2x bilinear upsampling per level, a to-RGB layer per level summed into the image (the
+    "skip" generator) -> image [B, 3, S, S] in about [-1, 1]
+
+No per-pixel noise is injected, so an image is a deterministic function of its code. The
+discriminator is a plain stack of equalised-lr convolutions (LeakyReLU, average-pool
+downsampling, no normalisation) with a minibatch standard-deviation feature at 4x4.
+
+Codes in each space: **Z** codes are the Gaussian inputs (``sample_latent``, ``decode``);
+**W** codes are the mapping network's outputs (``mapping``, ``decode_w``, ``encode``). Truncation
+``w_avg + psi (w - w_avg)`` is applied inside ``decode`` / ``decode_w``, after any edit.
+
+:class:`GAN` holds both networks and an exponential moving average of the generator, so that
+``fel.training.train`` trains it with its single optimiser; see ``GAN.forward`` for how each
+network gets only its own gradient.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from fel.metrics import classifier_features
+
+#: Gain of LeakyReLU(0.2) that keeps activations at unit variance (StyleGAN's sqrt(2)).
+LRELU_GAIN = math.sqrt(2.0)
+#: Activations are kept channels-last: oneDNN's CPU convolutions with the few channels of the
+#: high-resolution layers run 2-5x faster in that layout (an 8 -> 8 3x3 conv at 64x64, batch 32,
+#: forward and backward on one core: 50 -> 23 ms), and GPUs prefer it too.
+CHANNELS_LAST = torch.channels_last
+
+
+@dataclass
+class GANConfig:
+    """Architecture and objective of :class:`GAN` (defaults: the CPU recipe).
+
+    Channel tuples list one width per resolution 4, 8, ..., size (the discriminator reads its
+    tuple from ``size`` down to 4).
+    """
+
+    size: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 4
+    mapping_lr_mul: float = 0.01  # StyleGAN's slower learning rate of the mapping network
+    # Narrow at high resolution: a training step at batch 32 took 0.55 s on one core of a
+    # 2-core AMD EPYC; with D as wide as G at 32 and 64 pixels, 0.70 s.
+    g_channels: tuple[int, ...] = (128, 128, 64, 32, 16)
+    d_channels: tuple[int, ...] = (128, 128, 64, 16, 8)
+    mbstd_group: int = 4  # minibatch standard deviation over groups of this many images
+    r1_gamma: float = 0.05  # R1 penalty weight (gamma / 2) E|grad_x D(x)|^2 on reals
+    r1_every: int = 4  # lazy R1: every k-th step, scaled by k
+    ema_decay: float = 0.999  # generator_ema's decay per step (ramped up over the first steps)
+    w_avg_beta: float = 0.995  # decay of the running mean of W used by truncation
+
+    def __post_init__(self) -> None:
+        self.g_channels, self.d_channels = tuple(self.g_channels), tuple(self.d_channels)
+        levels = int(math.log2(self.size)) - 1 if self.size >= 4 else 0
+        if self.size < 4 or 4 * 2 ** (levels - 1) != self.size:
+            raise ValueError(f"size must be a power of two >= 4, got {self.size}")
+        for name in ("g_channels", "d_channels"):
+            if len(getattr(self, name)) != levels:
+                raise ValueError(
+                    f"{name} needs one width per resolution 4..{self.size} ({levels}), "
+                    f"got {getattr(self, name)}"
+                )
+        if self.r1_every < 1 or not 0 <= self.ema_decay < 1 or not 0 <= self.w_avg_beta < 1:
+            raise ValueError("r1_every must be >= 1, ema_decay and w_avg_beta in [0, 1)")
+
+
+def _config(config: GANConfig | None, overrides: dict) -> GANConfig:
+    """``config`` (default: GANConfig()) with the fields in ``overrides`` replaced."""
+    return replace(config, **overrides) if config else GANConfig(**overrides)
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def lrelu(x: Tensor) -> Tensor:
+    """LeakyReLU(0.2) scaled by sqrt(2)."""
+    return F.leaky_relu(x, 0.2) * LRELU_GAIN
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: weights drawn with standard deviation 1/lr_mul
+    and scaled at run time by lr_mul / sqrt(fan_in), so Adam's steps change every layer's output
+    alike (and the mapping network's lr_mul times slower). [B, cin] -> [B, cout]."""
+
+    def __init__(
+        self, cin: int, cout: int, lr_mul: float = 1.0, bias_init: float = 0.0, act: bool = False
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin) / lr_mul)
+        self.bias = nn.Parameter(torch.full((cout,), bias_init / lr_mul))
+        self.scale, self.lr_mul, self.act = lr_mul / math.sqrt(cin), lr_mul, act
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return lrelu(x) if self.act else x
+
+
+class EqualConv2d(nn.Module):
+    """Convolution (stride 1, same padding) with equalised learning rate, then LeakyReLU.
+    [B, cin, H, W] -> [B, cout, H, W]."""
+
+    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = 1 / math.sqrt(cin * kernel * kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad = self.weight.shape[-1] // 2
+        return lrelu(F.conv2d(x, self.weight * self.scale, self.bias, padding=pad))
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's modulated convolution: w -> per-channel style s; conv with weights s * weight,
+    each output channel divided by its weights' norm (demodulation) so its variance is kept.
+
+    Computed as ``d * conv(s * x, weight)`` (scaling the activations instead of the weights is
+    the same sum, and one batched convolution is much faster on a CPU than grouped ones).
+    Shapes: x [B, cin, H, W], w [B, w_dim] -> [B, cout, H', W'] (H' = 2H with ``upsample``).
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, w_dim: int, demodulate: bool = True,
+                 upsample: bool = False, act: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.affine = EqualLinear(w_dim, cin, bias_init=1.0)  # styles start at 1
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = 1 / math.sqrt(cin * kernel * kernel)
+        self.demodulate, self.upsample, self.act = demodulate, upsample, act
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        s = self.affine(w)  # [B, cin]
+        weight = self.weight * self.scale
+        x = x * s[:, :, None, None]
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        if self.demodulate:  # 1 / |s * weight| per output channel: [B, cout]
+            d = torch.rsqrt(s.square() @ weight.square().sum((2, 3)).T + 1e-8)
+            x = x * d[:, :, None, None]
+        x = x + self.bias[None, :, None, None]
+        return lrelu(x) if self.act else x
+
+
+def _upsample(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+# ----------------------------------------------------------------------------- generator
+
+
+class Generator(nn.Module):
+    """Style-based generator with the course's common face, in Z (the default) and W.
+
+    Shapes: Z codes [B, z_dim]; W codes [B, w_dim]; images [B, 3, S, S] in [0, 1].
+
+    Args:
+        config: the architecture (only ``size``, ``z_dim``, ``w_dim``, ``mapping_*`` and
+            ``g_channels`` matter here).
+        truncation: psi used by :meth:`decode` and :meth:`decode_w` when they are not given one
+            (1 = no truncation; 0.7 gives cleaner, less varied faces).
+    """
+
+    def __init__(self, config: GANConfig | None = None, truncation: float = 1.0,
+                 **overrides) -> None:  # fmt: skip
+        super().__init__()
+        self.config = c = _config(config, overrides)
+        self.truncation = truncation
+        self.mapping_layers = nn.Sequential(
+            *[
+                EqualLinear(c.z_dim if i == 0 else c.w_dim, c.w_dim, c.mapping_lr_mul, act=True)
+                for i in range(c.mapping_layers)
+            ]
+        )
+        ch = c.g_channels
+        self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))
+        self.convs = nn.ModuleList([ModulatedConv2d(ch[0], ch[0], 3, c.w_dim)])
+        self.to_rgb = nn.ModuleList(
+            [ModulatedConv2d(ch[0], 3, 1, c.w_dim, demodulate=False, act=False)]
+        )
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            self.convs.append(ModulatedConv2d(cin, cout, 3, c.w_dim, upsample=True))
+            self.convs.append(ModulatedConv2d(cout, cout, 3, c.w_dim))
+            self.to_rgb.append(ModulatedConv2d(cout, 3, 1, c.w_dim, demodulate=False, act=False))
+        # Running mean of W over training (the centre truncation pulls towards).
+        self.register_buffer("w_avg", torch.zeros(c.w_dim))
+
+    @property
+    def device(self) -> torch.device:
+        return self.w_avg.device
+
+    def mapping(self, z: Tensor) -> Tensor:
+        """Z codes [B, z_dim] -> W codes [B, w_dim] (no truncation)."""
+        if z.dim() != 2 or z.shape[1] != self.config.z_dim:
+            raise ValueError(f"Z codes must be [B, {self.config.z_dim}], got {tuple(z.shape)}")
+        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # pixel norm
+        return self.mapping_layers(z)
+
+    def synthesis(self, w: Tensor) -> Tensor:
+        """W codes [B, w_dim] -> raw images [B, 3, S, S] in about [-1, 1] (no truncation)."""
+        if w.dim() != 2 or w.shape[1] != self.config.w_dim:
+            raise ValueError(f"W codes must be [B, {self.config.w_dim}], got {tuple(w.shape)}")
+        x = self.const.expand(w.shape[0], -1, -1, -1).contiguous(memory_format=CHANNELS_LAST)
+        x = self.convs[0](x, w)
+        rgb = self.to_rgb[0](x, w)
+        for k, to_rgb in enumerate(self.to_rgb[1:]):
+            x = self.convs[2 * k + 2](self.convs[2 * k + 1](x, w), w)
+            rgb = _upsample(rgb) + to_rgb(x, w)
+        return rgb
+
+    def truncate(self, w: Tensor, psi: float | None = None) -> Tensor:
+        """``w_avg + psi * (w - w_avg)`` for W codes [B, w_dim] (default psi: ``truncation``)."""
+        psi = self.truncation if psi is None else psi
+        return w if psi == 1 else self.w_avg.lerp(w, psi)
+
+    def decode_w(self, w: Tensor, psi: float | None = None) -> Tensor:
+        """Images [B, 3, S, S] in [0, 1] from W codes [B, w_dim], truncated by ``psi`` (default
+        ``truncation``) just before synthesis, so an edit w + alpha n is made before truncation."""
+        return ((self.synthesis(self.truncate(w.to(self.device), psi)) + 1) / 2).clamp(0, 1)
+
+    def decode(self, z: Tensor, psi: float | None = None) -> Tensor:
+        """Images [B, 3, S, S] in [0, 1] from Z codes [B, z_dim] (mapped to W, then as
+        :meth:`decode_w`)."""
+        return self.decode_w(self.mapping(z.to(self.device)), psi)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n Z codes [n, z_dim] from N(0, I), drawn on the CPU (so a seed gives the same codes on
+        every device) and moved to the model's device."""
+        return torch.randn(n, self.config.z_dim, generator=generator).to(self.device)
+
+    def encode(self, x: Tensor, steps: int = 300, lr: float = 0.05,
+               classifier: nn.Module | None = None, feature_weight: float = 1.0,
+               progress: bool = True) -> Tensor:  # fmt: skip
+        """Invert images into **W** (not Z): optimise one W code per image so that
+        ``decode_w(w)`` reproduces it.
+
+        Each code starts at ``w_avg`` and takes ``steps`` Adam steps (learning rate ``lr``) on
+        the per-image mean squared pixel error of ``decode_w(w)`` (with the current
+        ``truncation``, so ``decode_w`` inverts the result whatever psi is set) plus, with a
+        ``classifier`` (an :class:`fel.classifier.AttributeClassifier`), ``feature_weight`` times
+        the squared error of its penultimate features. Only the codes are optimised; the
+        generator's weights get no gradients. Works inside ``torch.no_grad()`` too.
+
+        Args:
+            x: images [B, 3, S, S] in [0, 1].
+
+        Returns:
+            W codes [B, w_dim] (detached), to be decoded with :meth:`decode_w`, not :meth:`decode`.
+        """
+        x = x.to(self.device, torch.float32)
+        if x.dim() != 4 or x.shape[1:] != (3, self.config.size, self.config.size):
+            s = self.config.size
+            raise ValueError(f"images must be [B, 3, {s}, {s}], got {tuple(x.shape)}")
+        w = self.w_avg.expand(x.shape[0], -1).clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([w], lr=lr)
+        with torch.enable_grad():
+            target = classifier_features(classifier, x).detach() if classifier else None
+            for _ in tqdm(range(steps), desc="GAN inversion", unit="step", disable=not progress):
+                image = self.decode_w(w)
+                loss = (image - x).square().flatten(1).mean(1).sum()
+                if target is not None:
+                    feats = classifier_features(classifier, image)
+                    loss = loss + feature_weight * (feats - target).square().mean(1).sum()
+                (w.grad,) = torch.autograd.grad(loss, [w])
+                optimizer.step()
+        return w.detach()
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    def w_space(self) -> WSpace:
+        """This generator seen from W: ``encode``, ``decode`` and ``sample_latent`` all in W."""
+        return WSpace(self)
+
+
+class WSpace(nn.Module):
+    """A generator's common face with every code a **W** code: ``encode`` (inversion into W),
+    ``decode`` (= ``decode_w``, truncation included) and ``sample_latent`` (mapped Gaussian
+    draws). :class:`fel.widgets.LatentEditor`, :func:`fel.codes.encode_all` and the direction
+    helpers then work in W without mixing the two spaces (``Generator`` itself decodes Z codes
+    but encodes into W, so its own ``encode`` and ``decode`` are not inverses).
+
+    Shapes: W codes [B, w_dim]; images [B, 3, S, S] in [0, 1].
+    """
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def encode(self, x: Tensor, **inversion) -> Tensor:
+        """W codes [B, w_dim] of images x (see :meth:`Generator.encode` for the options)."""
+        return self.generator.encode(x, **inversion)
+
+    def decode(self, w: Tensor) -> Tensor:
+        """Images [B, 3, S, S] in [0, 1] from W codes [B, w_dim]."""
+        return self.generator.decode_w(w)
+
+    @torch.no_grad()
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n W codes [n, w_dim]: Gaussian Z draws through the mapping network."""
+        return self.generator.mapping(self.generator.sample_latent(n, generator))
+
+
+# ----------------------------------------------------------------------------- discriminator
+
+
+class Discriminator(nn.Module):
+    """Plain convolutional critic: images [B, 3, S, S] in [-1, 1] -> logits [B] (real > 0).
+
+    from-RGB 1x1 conv; per level: 3x3 conv, 2x average pooling, 3x3 conv to the next width;
+    at 4x4: minibatch standard deviation (one extra channel), 3x3 conv, two linear layers.
+    """
+
+    def __init__(self, config: GANConfig | None = None, **overrides) -> None:
+        super().__init__()
+        self.config = c = _config(config, overrides)
+        ch = c.d_channels[::-1]  # from size down to 4
+        self.from_rgb = EqualConv2d(3, ch[0], 1)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualConv2d(cin, cin, 3), EqualConv2d(cin, cout, 3)])
+            for cin, cout in zip(ch[:-1], ch[1:])
+        )
+        self.final_conv = EqualConv2d(ch[-1] + 1, ch[-1], 3)
+        self.final_linear = EqualLinear(ch[-1] * 16, ch[-1], act=True)
+        self.out = EqualLinear(ch[-1], 1)
+
+    def minibatch_stddev(self, x: Tensor) -> Tensor:
+        """Append one channel: the mean standard deviation of features over groups of images
+        (strided, as StyleGAN), so the critic sees a batch's variety.
+        [B, C, H, W] -> [B, C + 1, H, W]."""
+        b, c, h, w = x.shape
+        g = min(self.config.mbstd_group, b)
+        while b % g:
+            g -= 1
+        y = x.reshape(g, b // g, c, h, w)
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # [B / g]
+        y = y.repeat(g).reshape(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, y], 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.from_rgb(x.contiguous(memory_format=CHANNELS_LAST))
+        for conv, down in self.blocks:
+            x = down(F.avg_pool2d(conv(x), 2))
+        x = self.final_conv(self.minibatch_stddev(x))
+        return self.out(self.final_linear(x.flatten(1))).squeeze(1)
+
+
+# ----------------------------------------------------------------------------- training module
+
+
+class GAN(nn.Module):
+    """Generator, discriminator and the generator's moving average, trained as one module.
+
+    ``forward(real)`` returns the summed objective of both networks (see there); after each
+    forward, :meth:`track` folds the step into ``w_avg`` and ``generator_ema`` (the weights that
+    get shipped). ``generator_ema`` has ``requires_grad`` False, so no optimiser touches it.
+    """
+
+    def __init__(self, config: GANConfig | None = None, **overrides) -> None:
+        super().__init__()
+        self.config = _config(config, overrides)
+        self.generator = Generator(self.config)
+        self.discriminator = Discriminator(self.config)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, real: Tensor, z: Tensor | None = None) -> dict[str, Tensor]:
+        """The objective of one simultaneous update of both networks.
+
+        fake = G(z). D's loss, ``softplus(D(fake.detach())) + softplus(-D(real))`` plus every
+        ``r1_every`` steps the lazy R1 penalty ``r1_every * gamma / 2 * |grad_x D(real)|^2``,
+        reaches only D's parameters. G's non-saturating loss ``softplus(-D'(fake))`` is taken
+        through D' = D with *detached* parameters (``torch.func.functional_call``), so it reaches
+        only G's parameters. Their sum, backpropagated once, gives each network exactly the
+        gradient of its own loss.
+
+        Args:
+            real: images [B, 3, S, S] in [0, 1].
+            z: Z codes [B, z_dim] for the fakes (default: drawn from the global RNG, this
+                process's share of the global batch under torchrun; see :meth:`_draw_z`).
+
+        Returns:
+            scalars ``loss`` (the sum of the next three), ``d_loss`` (D's adversarial loss),
+            ``r1_loss`` (the penalty term, 0 on steps without it), ``g_loss``, ``real_logit``
+            and ``fake_logit`` (batch means); and ``w`` [B, w_dim], the fakes' W codes
+            (detached), for :meth:`track`.
+        """
+        c = self.config
+        real = real * 2 - 1
+        z = self._draw_z(real.shape[0], real.device) if z is None else z
+        w = self.generator.mapping(z)
+        fake = self.generator.synthesis(w)
+        with_r1 = c.r1_gamma > 0 and int(self.step) % c.r1_every == 0
+        real = real.detach().requires_grad_(with_r1)
+        real_logit = self.discriminator(real)
+        fake_logit = self.discriminator(fake.detach())
+        d_loss = F.softplus(fake_logit).mean() + F.softplus(-real_logit).mean()
+        r1_loss = real_logit.new_zeros(())
+        if with_r1:
+            (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
+            r1_loss = c.r1_every * c.r1_gamma / 2 * grad.square().flatten(1).sum(1).mean()
+        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
+        g_loss = F.softplus(-torch.func.functional_call(self.discriminator, frozen, (fake,))).mean()
+        return {"loss": d_loss + r1_loss + g_loss, "d_loss": d_loss, "r1_loss": r1_loss,
+                "g_loss": g_loss, "real_logit": real_logit.detach().mean(),
+                "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
+
+    def _draw_z(self, batch: int, device: torch.device) -> Tensor:
+        """Z codes [batch, z_dim] for this process: under torchrun, every process draws the
+        whole global batch from the same seeded RNG and keeps its own slice, so N processes
+        see the fakes of one process at N times the batch (as ``fel.training`` does for reals)."""
+        import torch.distributed as dist
+
+        rank, world = 0, 1
+        if dist.is_available() and dist.is_initialized():
+            rank, world = dist.get_rank(), dist.get_world_size()
+        z = torch.randn(batch * world, self.config.z_dim)
+        return z[rank * batch : (rank + 1) * batch].to(device)
+
+    @torch.no_grad()
+    def track(self, w: Tensor) -> None:
+        """Bookkeeping after a forward pass: move ``generator.w_avg`` towards the batch's mean W
+        (decay ``w_avg_beta``), move ``generator_ema``'s weights towards the generator's (decay
+        ``min(ema_decay, (1 + step) / (10 + step))``, so early weights are soon forgotten), copy
+        its buffers, and count the step.
+
+        Called before the optimiser step, the average lags the generator by one update.
+        """
+        c = self.config
+        self.generator.w_avg.lerp_(w.mean(0).to(self.generator.w_avg), 1 - c.w_avg_beta)
+        step = int(self.step)
+        decay = min(c.ema_decay, (1 + step) / (10 + step))
+        for ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema.lerp_(p.detach(), 1 - decay)
+        for ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema.copy_(b)
+        self.step += 1
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)

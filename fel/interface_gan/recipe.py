@@ -1,0 +1,200 @@
+"""Training recipe and shipped checkpoint of the style-based GAN: ``python -m fel train gan``.
+
+fel.training trains every model with one optimiser and one backward per step; :class:`GAN`'s
+forward makes that a correct GAN update (each network gets the gradient of its own loss only,
+both computed at the same weights: simultaneous gradient descent). Sample quality is a Fréchet
+distance in the attribute classifier's feature space (:mod:`fel.metrics`), reported beside the
+same distance between two disjoint sets of real faces, the floor a perfect generator would reach.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+import fel
+from fel.checkpoints import export_checkpoint, load_checkpoint, load_state
+from fel.codes import model_device
+from fel.data.celeba import iter_batches
+from fel.interface_gan.model import GAN, GANConfig, Generator
+from fel.metrics import classifier_features, frechet_distance
+from fel.viz import grid
+
+CHECKPOINT = "gan.pt"
+#: The command that trains and exports the shipped checkpoint.
+TRAIN_COMMAND = "python -m fel train gan --out runs/gan --export data/checkpoints/gan.pt"
+QUALITY_FACES = 1000  # generated faces per Fréchet distance (and real faces on each side)
+
+
+def loss_fn(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """The GAN objective of one step (see ``GAN.forward``); then, without gradients, ``w_avg``,
+    ``generator_ema`` and the step counter are updated (``GAN.track``).
+
+    Under torchrun ``model`` is DistributedDataParallel; what was checked for it:
+
+    * the whole objective runs inside the wrapper's forward, so DDP's reducer is armed and
+      all-reduces both networks' gradients in the one backward (calling ``model.module``'s
+      networks directly would silently skip the all-reduce);
+    * every trainable parameter gets a gradient every step (D from its loss, G through the
+      frozen-D path), so ``find_unused_parameters`` is not needed; ``generator_ema`` does not
+      require gradients, so DDP neither reduces it nor waits for it;
+    * R1's ``torch.autograd.grad`` is taken with respect to the real images only, so it fires no
+      DDP hook; the penalty reaches D's parameters in the main backward;
+    * ``generator_ema`` is updated from generator weights that are equal on every process, so it
+      stays equal without communication; buffers (``w_avg``, ``step``) are broadcast from rank 0
+      at each forward (DDP's default), so ``w_avg`` follows rank 0's share of the fakes;
+    * every process draws the fakes' codes of the whole global batch from the same seeded RNG and
+      keeps its own slice (``GAN._draw_z``).
+
+    tests/test_gan.py runs two gloo processes against one process on the global batch.
+    """
+    gan = getattr(model, "module", model)
+    out = model(batch[0])
+    gan.track(out["w"])
+    return out["loss"], {
+        k: out[k].item() for k in ("d_loss", "r1_loss", "g_loss", "real_logit", "fake_logit")
+    }
+
+
+@torch.no_grad()
+def evaluate(generator: Generator, images, classifier: nn.Module, n: int = QUALITY_FACES,
+             seed: int = 0, batch_size: int = 250) -> dict[str, float]:  # fmt: skip
+    """Fréchet distance between n generated faces (psi = 1, seeded) and n real ``images``, and the
+    same distance between those and n other real images: the floor of the first number.
+
+    Args:
+        generator: the generator to score (e.g. ``gan.generator_ema``).
+        images: real faces [N, 3, S, S], uint8 or float in [0, 1] (tensor, array or a dataset's
+            memory-mapped cache), N >= 4; n is lowered to N // 2 when they are too few.
+        classifier: an :class:`fel.classifier.AttributeClassifier`, whose penultimate features
+            the distances are measured in (moved to the generator's device).
+
+    Returns:
+        ``{"fd": generated vs real, "fd_real": real vs real, "n": faces per set}``.
+    """
+    n = min(n, len(images) // 2)
+    if n < 2:
+        raise ValueError(f"need at least 4 real faces to compare with, got {len(images)}")
+    device = model_device(generator)
+    classifier = classifier.to(device).eval()
+
+    def features(batches) -> torch.Tensor:
+        return torch.cat([classifier_features(classifier, x.to(device)).cpu() for x in batches])
+
+    g = torch.Generator().manual_seed(seed)
+    codes = generator.sample_latent(n, generator=g).split(batch_size)
+    fake = features(generator.decode(z, psi=1.0) for z in codes)
+    real_a = features(iter_batches(images[:n], batch_size))
+    real_b = features(iter_batches(images[n : 2 * n], batch_size))
+    return {
+        "fd": frechet_distance(fake, real_a),
+        "fd_real": frechet_distance(real_b, real_a),
+        "n": n,
+    }
+
+
+@torch.no_grad()
+def save_grids(generator: Generator, out: Path, tag: str, seed: int = 0) -> None:
+    """Write ``samples_{tag}.png``: 64 samples (8 x 8, psi = 1) from fixed, seeded Z codes."""
+    z = generator.sample_latent(64, generator=torch.Generator().manual_seed(seed))
+    Image.fromarray(grid(generator.decode(z, psi=1.0).cpu(), nrow=8)).save(
+        out / f"samples_{tag}.png"
+    )
+
+
+def generator_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The ``generator_ema`` weights of a whole GAN's state dict (a run's ``last.pt``), without
+    the prefix; a generator's own state dict is returned as it is."""
+    prefix = "generator_ema."
+    if not any(k.startswith(prefix) for k in state):
+        return state
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config, gan_config: GANConfig,
+              resume: bool = False, max_steps: int | None = None, dataset_name: str = "synthfaces",
+              classifier: nn.Module | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the GAN on the train split of ``root``; after each epoch write a sample grid and
+    score ``generator_ema`` on the valid split, and score it on the test split at the end.
+
+    ``out/last.pt`` keeps the whole GAN (both networks, the average, the optimiser) for
+    ``resume``; the returned payload keeps only ``generator_ema``, the weights worth shipping.
+
+    Args:
+        classifier: the feature extractor of the Fréchet distances (default: the shipped
+            attribute classifier).
+
+    Returns:
+        the final checkpoint payload (``model``: the generator_ema state dict); ``meta["test"]``
+        holds the test-split ``fd``, ``fd_real`` and ``n`` (see :func:`evaluate`).
+    """
+    from fel.classifier import load_pretrained as load_classifier
+    from fel.data import CelebA
+    from fel.training import train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = gan_config.size
+    train_faces = CelebA(root, split="train", size=size)
+    valid = CelebA(root, split="valid", size=size).images  # memory-mapped
+    classifier = classifier or load_classifier(device="cpu")
+    model = GAN(gan_config)
+
+    def on_epoch_end(net: GAN, epoch: int) -> dict[str, float]:
+        save_grids(net.generator_ema, out, f"epoch{epoch:03d}")
+        r = evaluate(net.generator_ema, valid, classifier)
+        return {"valid_fd": r["fd"], "valid_fd_real": r["fd_real"]}
+
+    meta = {
+        "dataset": dataset_name,
+        "root": str(root),
+        "resolution": size,
+        "train_images": len(train_faces),
+    }
+    result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
+                   resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    result["model"] = generator_state(result["model"])
+    test = CelebA(root, split="test", size=size).images  # memory-mapped
+    result["meta"]["test"] = evaluate(model.generator_ema, test, classifier)
+    save_grids(model.generator_ema, out, "final")
+    return result
+
+
+def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the small committed checkpoint: the ``generator_ema`` weights in fp16 (the
+    discriminator and the raw generator are only needed to go on training), config, metadata."""
+    return export_checkpoint({**payload, "model": generator_state(payload["model"])}, path)
+
+
+def load(path: str | os.PathLike, device: torch.device | str | None = None) -> Generator:
+    """The generator of a checkpoint, in eval mode, on ``device`` (default fel.device()).
+
+    ``path`` is an exported file (``export``, ``--export``) or a run's ``last.pt``, whose
+    ``generator_ema`` is taken; the checkpoint's metadata becomes ``generator.meta``.
+    """
+    payload = load_checkpoint(path)
+    generator = Generator(GANConfig(**payload["config"]))
+    load_state(generator, generator_state(payload["model"]), str(path))
+    generator.meta = payload.get("meta", {})
+    return generator.to(device or fel.device()).eval()
+
+
+def load_pretrained(device: torch.device | str | None = None) -> Generator:
+    """The shipped generator (``data/checkpoints/gan.pt``), trained on SynthFaces by fel's recipe.
+
+    Raises:
+        FileNotFoundError: the file is missing; the message gives the command that trains it.
+    """
+    path = fel.CHECKPOINT_DIR / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: the GAN checkpoint has not been trained yet (or was deleted: "
+            f"`git checkout data/checkpoints` restores a committed one). Train and export it "
+            f"with `{TRAIN_COMMAND}`, or load another checkpoint with fel.interface_gan.load(path)."
+        )
+    return load(path, device)

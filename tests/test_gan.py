@@ -1,0 +1,449 @@
+"""The style-based GAN: layers against their definitions, truncation, inversion, the one-optimiser
+training step (each network gets exactly its own gradient, also under DDP), the Fréchet distance
+against closed forms, training, export and loading."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import fel
+from fel.classifier import AttributeClassifier
+from fel.classifier import load_pretrained as load_classifier
+from fel.interface_gan import GAN, Discriminator, GANConfig, Generator, export, load
+from fel.interface_gan.model import ModulatedConv2d
+from fel.interface_gan.recipe import TRAIN_COMMAND, evaluate, load_pretrained, loss_fn
+from fel.metrics import classifier_features, frechet_distance, gaussian_frechet_distance
+from fel.training import Distributed, TrainConfig, train
+
+SHIPPED = fel.CHECKPOINT_DIR / "gan.pt"
+CLASSIFIER = fel.CHECKPOINT_DIR / "classifier.pt"
+TINY = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
+                 d_channels=(32, 16, 8), mbstd_group=2, r1_every=2)  # fmt: skip
+CPU = Distributed(0, 1, torch.device("cpu"))
+# The recipe's optimiser settings (see fel.__main__._train_gan).
+GAN_TRAIN = dict(betas=(0.0, 0.99), schedule="constant", grad_clip=None, amp=False)
+
+
+def _perturb(module: nn.Module, scale: float = 0.1, seed: int = 0) -> nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for b in module.buffers():
+            if b.is_floating_point():
+                b.add_(scale * torch.randn(b.shape, generator=g, dtype=b.dtype))
+    return module
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="power of two"):
+        GANConfig(size=48)
+    with pytest.raises(ValueError, match="g_channels"):
+        GANConfig(size=32)  # five default widths for four resolutions
+    assert GANConfig(g_channels=[1, 2, 3, 4, 5]).g_channels == (1, 2, 3, 4, 5)
+
+
+def test_generator_shapes_ranges_and_determinism():
+    torch.manual_seed(0)
+    g = Generator(TINY).eval()
+    z = g.sample_latent(5, torch.Generator().manual_seed(1))
+    assert torch.equal(z, g.sample_latent(5, torch.Generator().manual_seed(1)))
+    w = g.mapping(z)
+    assert z.shape == (5, 16) and w.shape == (5, 16)
+    x = g.decode(z)
+    assert x.shape == (5, 3, 16, 16) and x.min() >= 0 and x.max() <= 1
+    assert torch.equal(g.decode(z), x)  # no noise inputs: decoding is deterministic
+    assert torch.equal(g.decode_w(w), x)
+    assert x.std(0).mean() > 0.01  # different codes, different faces
+    with pytest.raises(ValueError, match=r"Z codes must be \[B, 16\]"):
+        g.decode(torch.zeros(2, 8))
+    with pytest.raises(ValueError, match=r"W codes must be \[B, 16\]"):
+        g.decode_w(torch.zeros(2, 8))
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("demodulate", [False, True])
+def test_modulated_conv_equals_convolution_with_per_sample_weights(upsample, demodulate):
+    """StyleGAN2's definition: sample b is convolved with weight * s_b, normalised per output
+    channel when demodulating; the layer computes it as d * conv(s * x, weight)."""
+    torch.manual_seed(2)
+    layer = _perturb(ModulatedConv2d(4, 5, 3, 6, demodulate, upsample), 0.3).double()
+    x, w = torch.randn(3, 4, 5, 5, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64)
+    s = layer.affine(w)
+    expected = []
+    for b in range(3):
+        weight = layer.weight * layer.scale * s[b].view(1, -1, 1, 1)
+        if demodulate:
+            weight = weight / weight.square().sum((1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        xb = x[b : b + 1]
+        if upsample:
+            xb = F.interpolate(xb, scale_factor=2, mode="bilinear", align_corners=False)
+        y = F.conv2d(xb, weight, layer.bias, padding=1)
+        expected.append(F.leaky_relu(y, 0.2) * math.sqrt(2))
+    assert torch.allclose(layer(x, w), torch.cat(expected), atol=1e-10)
+
+
+def test_truncation_pulls_w_towards_its_average_after_the_edit():
+    torch.manual_seed(3)
+    g = _perturb(Generator(TINY)).eval()
+    z = g.sample_latent(4, torch.Generator().manual_seed(0))
+    w = g.mapping(z)
+    centre = g.decode_w(g.w_avg[None])
+    assert torch.allclose(g.decode(z, psi=0.0), centre.expand(4, -1, -1, -1), atol=1e-5)
+    assert torch.allclose(g.truncate(w, 0.7), g.w_avg + 0.7 * (w - g.w_avg))
+    n = torch.randn(16)
+    edited = g.decode_w(w + 2 * n, psi=0.7)
+    by_hand = ((g.synthesis(g.w_avg + 0.7 * (w + 2 * n - g.w_avg)) + 1) / 2).clamp(0, 1)
+    assert torch.allclose(edited, by_hand, atol=1e-6)
+    g.truncation = 0.5  # the attribute is the default psi of decode and decode_w
+    assert torch.equal(g.decode(z), g.decode(z, psi=0.5))
+    assert not torch.allclose(g.decode(z), g.decode(z, psi=1.0))
+
+
+def test_discriminator_scores_each_image_and_its_batch_statistics():
+    torch.manual_seed(4)
+    d = Discriminator(TINY)
+    for batch in (1, 6, 8):  # 6 is not divisible by the group of 4: groups of 3
+        assert d(torch.rand(batch, 3, 16, 16) * 2 - 1).shape == (batch,)
+    x = torch.randn(8, 3, 4, 4)
+    y = Discriminator(TINY, mbstd_group=4).minibatch_stddev(x)
+    assert y.shape == (8, 4, 4, 4)
+    groups = x.reshape(4, 2, 3, 4, 4)  # strided groups: images i and i + 2, i + 4, i + 6
+    expected = groups.var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
+    assert torch.allclose(y[:, 3, 0, 0], expected.repeat(4))
+
+
+def _reference_grads(gan: GAN, real: torch.Tensor, z: torch.Tensor, with_r1: bool):
+    """Each network's gradient from its own loss, computed the textbook way: D's loss on a
+    detached fake, G's loss through an ordinary D, each differentiated only in its own weights."""
+    c = gan.config
+    gen, disc = gan.generator, gan.discriminator
+    x = (real * 2 - 1).requires_grad_(with_r1)
+    with torch.no_grad():
+        fake = gen.synthesis(gen.mapping(z))
+    real_logit = disc(x)
+    d_loss = F.softplus(disc(fake)).mean() + F.softplus(-real_logit).mean()
+    if with_r1:
+        (grad,) = torch.autograd.grad(real_logit.sum(), x, create_graph=True)
+        d_loss = d_loss + c.r1_every * c.r1_gamma / 2 * grad.square().sum((1, 2, 3)).mean()
+    d_grads = torch.autograd.grad(d_loss, list(disc.parameters()))
+    g_loss = F.softplus(-disc(gen.synthesis(gen.mapping(z)))).mean()
+    g_grads = torch.autograd.grad(g_loss, list(gen.parameters()), retain_graph=True)
+    g_loss_in_d = torch.autograd.grad(g_loss, list(disc.parameters()))
+    return d_grads, g_grads, g_loss_in_d
+
+
+@pytest.mark.parametrize("step", [0, 1], ids=["with_r1", "without_r1"])
+def test_one_backward_gives_each_network_exactly_its_own_gradient(step):
+    torch.manual_seed(5)
+    gan = _perturb(GAN(TINY, r1_gamma=1.0), 0.05).double()
+    gan.step.fill_(step)
+    real = torch.rand(6, 3, 16, 16, dtype=torch.float64)
+    z = torch.randn(6, 16, dtype=torch.float64)
+    out = gan(real, z)
+    assert (out["r1_loss"] > 0) == (step == 0)
+    assert torch.allclose(out["loss"], out["d_loss"] + out["r1_loss"] + out["g_loss"])
+    out["loss"].backward()
+    d_ref, g_ref, g_loss_in_d = _reference_grads(gan, real, z, with_r1=step == 0)
+    for p, ref in zip(gan.discriminator.parameters(), d_ref):
+        assert torch.allclose(p.grad, ref, rtol=1e-9, atol=1e-12)
+    for p, ref in zip(gan.generator.parameters(), g_ref):
+        assert torch.allclose(p.grad, ref, rtol=1e-9, atol=1e-12)
+    # the test has teeth: without the detached copy, G's loss would move D's weights too
+    assert max(g.abs().max() for g in g_loss_in_d) > 1e-4
+    assert all(p.grad is None for p in gan.generator_ema.parameters())
+
+
+def test_track_updates_the_averages_and_counts_steps():
+    torch.manual_seed(6)
+    gan = GAN(TINY)
+    _perturb(gan.generator, 0.5)
+    before = [p.clone() for p in gan.generator_ema.parameters()]
+    w_avg = gan.generator.w_avg.clone()
+    w = torch.randn(8, 16) + 3
+    gan.track(w)
+    decay = min(TINY.ema_decay, 1 / 10)  # ramped up: step 0 keeps a tenth of the old average
+    for old, ema, p in zip(before, gan.generator_ema.parameters(), gan.generator.parameters()):
+        assert torch.allclose(ema, decay * old + (1 - decay) * p, atol=1e-4)
+    beta = TINY.w_avg_beta
+    assert torch.allclose(gan.generator.w_avg, beta * w_avg + (1 - beta) * w.mean(0))
+    assert torch.equal(gan.generator_ema.w_avg, gan.generator.w_avg)
+    assert int(gan.step) == 1
+
+
+def test_loss_fn_works_through_a_ddp_style_wrapper():
+    class Wrapper(nn.Module):  # what DistributedDataParallel looks like to a loss function
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            return self.module(*args)
+
+    gan = GAN(TINY)
+    loss, logs = loss_fn(Wrapper(gan), (torch.rand(4, 3, 16, 16), torch.zeros(4, 40)))
+    assert loss.dim() == 0 and set(logs) == {
+        "d_loss",
+        "r1_loss",
+        "g_loss",
+        "real_logit",
+        "fake_logit",
+    }
+    assert int(gan.step) == 1 and gan.generator.w_avg.abs().sum() > 0
+
+
+def test_a_few_training_steps_change_both_networks(tmp_path):
+    torch.manual_seed(7)
+    data = TensorDataset(torch.rand(64, 3, 16, 16), torch.zeros(64, 40))
+    gan = GAN(TINY)
+    before = {k: v.clone() for k, v in gan.state_dict().items()}
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=1, **GAN_TRAIN)
+    result = train(gan, loss_fn, data, cfg, tmp_path, gan.config_dict(), dist_=CPU, max_steps=5)
+    after = result["model"]
+    for prefix in ("generator.", "discriminator.", "generator_ema."):
+        changed = [
+            k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])
+        ]
+        assert len(changed) > 0.9 * sum(k.startswith(prefix) for k in before), prefix
+    assert int(after["step"]) == 5
+    history = [h for h in result["meta"]["history"] if "loss" in h]
+    assert history and all(np.isfinite(h["loss"]) and h["r1_loss"] >= 0 for h in history)
+
+
+# ----------------------------------------------------------------------------- DDP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DDP_CONFIG = GANConfig(size=8, z_dim=8, w_dim=8, mapping_layers=1, g_channels=(8, 4),
+                       d_channels=(8, 4), mbstd_group=1, r1_every=2)  # fmt: skip
+DDP_TRAIN = TrainConfig(epochs=1, batch_size=8, lr=1e-2, warmup_steps=1, **GAN_TRAIN)
+
+
+def _ddp_data() -> TensorDataset:
+    return TensorDataset(torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+
+
+def _ddp_worker(rank, port, out, queue):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    from fel.training import setup_distributed
+
+    d = setup_distributed(torch.device("cpu"))
+    torch.manual_seed(1)
+    gan = GAN(DDP_CONFIG)
+    result = train(gan, loss_fn, _ddp_data(), DDP_TRAIN, out, {}, dist_=d, max_steps=4)
+    queue.put((rank, {k: v.numpy() for k, v in result["model"].items()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_train_like_one_on_the_global_batch(tmp_path):
+    """torchrun-style DDP on gloo: gradients of both networks all-reduced (R1 steps included),
+    the same fakes as one process, identical weights on both processes. (Minibatch-stddev groups
+    of 1 make every image's loss independent of the others, so the runs can be compared.)"""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue, port = ctx.Queue(), _free_port()
+    out = tmp_path / "ddp"
+    procs = [ctx.Process(target=_ddp_worker, args=(r, port, out, queue)) for r in (0, 1)]
+    for p in procs:
+        p.start()
+    states = dict(queue.get(timeout=180) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    torch.manual_seed(1)
+    one = train(GAN(DDP_CONFIG), loss_fn, _ddp_data(), DDP_TRAIN, tmp_path / "one", {},
+                dist_=CPU, max_steps=4)["model"]  # fmt: skip
+    for key, value in one.items():
+        if key.endswith("w_avg"):  # follows each process's share of the fakes
+            continue
+        assert np.array_equal(states[0][key], states[1][key]), key
+        assert torch.allclose(torch.from_numpy(states[0][key]).float(), value.float(), atol=1e-5), (
+            key
+        )
+
+
+# ----------------------------------------------------------------------------- Fréchet distance
+
+
+def test_frechet_distance_of_gaussians_matches_closed_forms():
+    g = torch.Generator().manual_seed(8)
+    # commuting covariances (same eigenvectors): |dmu|^2 + sum (sqrt(a) - sqrt(b))^2
+    q, _ = torch.linalg.qr(torch.randn(5, 5, generator=g, dtype=torch.float64))
+    a, b = torch.rand(5, generator=g).double() + 0.1, torch.rand(5, generator=g).double() * 3
+    mu1, mu2 = torch.randn(5, generator=g).double(), torch.randn(5, generator=g).double()
+    fd = gaussian_frechet_distance(mu1, q @ torch.diag(a) @ q.T, mu2, q @ torch.diag(b) @ q.T)
+    closed = (mu1 - mu2).square().sum() + (a.sqrt() - b.sqrt()).square().sum()
+    assert fd == pytest.approx(closed.item(), rel=1e-9)
+    # any 2x2 covariances: tr sqrt(S1 S2) = sqrt(tr(S1 S2) + 2 sqrt(det(S1 S2)))
+    s1 = torch.tensor([[2.0, 0.7], [0.7, 1.0]], dtype=torch.float64)
+    s2 = torch.tensor([[0.5, -0.3], [-0.3, 1.5]], dtype=torch.float64)
+    m = s1 @ s2
+    cross = math.sqrt(torch.trace(m) + 2 * math.sqrt(torch.det(m)))
+    expected = 1.0 + torch.trace(s1 + s2).item() - 2 * cross
+    assert gaussian_frechet_distance([1.0, 0], s1, [0.0, 0], s2) == pytest.approx(
+        expected, rel=1e-9
+    )
+    assert gaussian_frechet_distance([0.0, 0], s1, [0.0, 0], s1) == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="covariances"):
+        gaussian_frechet_distance([0.0], s1, [0.0], s2)
+
+
+def test_frechet_distance_of_samples_converges_to_the_gaussians_one():
+    g = torch.Generator().manual_seed(9)
+    cov1 = torch.tensor([[1.0, 0.5, 0], [0.5, 1.0, 0], [0, 0, 0.3]], dtype=torch.float64)
+    cov2 = torch.diag(torch.tensor([2.0, 0.5, 1.0], dtype=torch.float64))
+    mu1, mu2 = torch.zeros(3, dtype=torch.float64), torch.tensor([1.0, 0, -1], dtype=torch.float64)
+    x = torch.randn(200_000, 3, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(cov1).T
+    y = torch.randn(200_000, 3, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(cov2).T
+    exact = gaussian_frechet_distance(mu1, cov1, mu2, cov2)
+    assert frechet_distance(x + mu1, y + mu2) == pytest.approx(exact, rel=0.02)
+    assert frechet_distance(x[:100_000], x[100_000:]) < 1e-3
+    assert frechet_distance(
+        np.arange(10.0)[:, None], np.arange(10.0)[:, None] + 2
+    ) == pytest.approx(4)
+    with pytest.raises(ValueError, match="two feature sets"):
+        frechet_distance(torch.zeros(5, 3), torch.zeros(5, 4))
+
+
+def test_classifier_features_are_what_the_attribute_head_reads():
+    torch.manual_seed(10)
+    clf = AttributeClassifier(width=4).eval()
+    x = torch.rand(3, 3, 64, 64, requires_grad=True)
+    f = classifier_features(clf, x)
+    assert f.shape == (3, 32)
+    assert torch.allclose(clf.attributes(f), clf(x)[0], atol=1e-6)
+    f.sum().backward()  # differentiable, for inversion with a feature loss
+    assert x.grad.abs().sum() > 0
+    assert classifier_features(clf, torch.rand(2, 3, 16, 16)).shape == (2, 32)  # resized
+    assert not clf.attributes._forward_pre_hooks  # the hook is removed
+
+
+@pytest.mark.skipif(not CLASSIFIER.exists(), reason="no shipped classifier")
+def test_evaluate_compares_samples_with_real_faces():
+    torch.manual_seed(11)
+    g = _perturb(Generator(TINY), 0.05).eval()
+    clf = load_classifier(device="cpu")  # its features have a meaningful scale
+    with torch.no_grad():
+        own = g.decode(g.sample_latent(200, torch.Generator().manual_seed(5)))  # g's own faces
+    same = evaluate(g, own, clf, n=100)
+    assert same["n"] == 100 and same["fd"] >= 0 and same["fd_real"] >= 0
+    grey = torch.full((200, 3, 16, 16), 0.5) + 0.01 * torch.rand(200, 3, 16, 16)
+    other = evaluate(g, grey, clf, n=1000)  # n is capped at half the real faces
+    assert other["n"] == 100
+    assert other["fd"] > 10 * same["fd"]  # far from faces it does not make, close to its own
+    with pytest.raises(ValueError, match="at least 4"):
+        evaluate(g, own[:3], clf)
+
+
+# ----------------------------------------------------------------------------- inversion
+
+
+def test_encode_inverts_into_w_without_touching_the_weights():
+    torch.manual_seed(12)
+    g = _perturb(Generator(TINY), 0.05).eval()
+    w_true = g.mapping(g.sample_latent(3, torch.Generator().manual_seed(2)))
+    x = g.decode_w(w_true).detach()
+    start = (g.decode_w(g.w_avg.expand(3, -1)) - x).square().mean()
+    with torch.no_grad():  # as fel.codes.encode_all calls it
+        w = g.encode(x, steps=150, lr=0.05, progress=False)
+    assert w.shape == (3, 16) and not w.requires_grad
+    assert (g.decode_w(w) - x).square().mean() < 0.05 * start
+    assert all(p.grad is None for p in g.parameters())
+    g.truncation = 0.6  # decode_w inverts encode whatever psi is set
+    w = g.encode(x, steps=150, lr=0.05, progress=False)
+    assert (g.decode_w(w) - x).square().mean() < 0.1 * start
+    clf = AttributeClassifier(width=4, size=16).eval()
+    assert g.encode(x, steps=2, classifier=clf, progress=False).shape == (3, 16)
+    with pytest.raises(ValueError, match=r"\[B, 3, 16, 16\]"):
+        g.encode(torch.rand(1, 3, 8, 8))
+
+
+def test_w_space_view_keeps_every_code_in_w_and_drives_the_editor():
+    from fel.codes import encode_all
+    from fel.widgets import LatentEditor
+
+    torch.manual_seed(13)
+    g = _perturb(Generator(TINY), 0.05).eval()
+    view = g.w_space()
+    w = view.sample_latent(2, torch.Generator().manual_seed(0))
+    assert w.shape == (2, 16) and not w.requires_grad
+    assert torch.equal(w, g.mapping(g.sample_latent(2, torch.Generator().manual_seed(0))))
+    x = view.decode(w).detach()
+    assert torch.equal(x, g.decode_w(w))
+    codes = encode_all(view, x, batch_size=2)  # W codes, decodable by the same view
+    start = (view.decode(g.w_avg.expand(2, -1)) - x).square().mean()
+    assert (view.decode(codes) - x).square().mean() < 0.2 * start
+    editor = LatentEditor(view, w[0], {"n": torch.randn(16)}, scale=1)
+    before = editor.image.value
+    editor.set(n=2.0)
+    assert editor.image.value != before
+
+
+# ----------------------------------------------------------------------------- recipe and CLI
+
+
+@pytest.mark.skipif(not CLASSIFIER.exists(), reason="no shipped classifier")
+def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
+    from fel.__main__ import main
+    from fel.checkpoints import load_checkpoint
+    from fel.data.synthfaces import write_synthfaces
+
+    root = write_synthfaces(tmp_path / "sf", n=300, seed=1, workers=1, progress=False)
+    args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
+            "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
+            "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--max-steps", "4",
+            "--warmup", "1", "--export", str(tmp_path / "gan.pt")]  # fmt: skip
+    assert main(args) == 0
+    assert "Fréchet distance" in capsys.readouterr().out
+    assert (tmp_path / "run" / "samples_final.png").exists()
+    shipped = load_checkpoint(tmp_path / "gan.pt")
+    assert all(not k.startswith(("generator", "discriminator")) for k in shipped["model"])
+    assert all(v.dtype == torch.float16 for v in shipped["model"].values() if v.is_floating_point())
+    test = shipped["meta"]["test"]
+    assert test["n"] > 0 and np.isfinite(test["fd"]) and np.isfinite(test["fd_real"])
+    assert shipped["meta"]["train_config"]["betas"] == (0.0, 0.99)
+    model = load(tmp_path / "gan.pt", device="cpu")
+    from_run = load(tmp_path / "run" / "last.pt", device="cpu")  # a run's whole GAN state
+    z = model.sample_latent(2, torch.Generator().manual_seed(0))
+    assert model.decode(z).shape == (2, 3, 16, 16)
+    assert torch.allclose(model.decode(z), from_run.decode(z), atol=2e-2)  # fp16 vs fp32
+    again = export({"model": load_checkpoint(tmp_path / "run" / "last.pt")["model"],
+                    "config": shipped["config"], "meta": {}}, tmp_path / "again.pt")  # fmt: skip
+    assert set(load_checkpoint(again)["model"]) == set(shipped["model"])
+
+
+def test_missing_shipped_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(fel, "CHECKPOINT_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        load_pretrained()
+    assert TRAIN_COMMAND in str(err.value)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped GAN checkpoint yet")
+def test_shipped_gan_samples_varied_faces_and_inverts_its_own():
+    model = load_pretrained(device="cpu")
+    with torch.no_grad():
+        x = model.decode(model.sample_latent(16, torch.Generator().manual_seed(0)))
+    assert x.shape == (16, 3, 64, 64) and x.std(0).mean() > 0.05
+    assert np.isfinite(model.meta["test"]["fd"]) and np.isfinite(model.meta["test"]["fd_real"])
+    start = (model.decode_w(model.w_avg[None]) - x[:2]).abs().mean()
+    w = model.encode(x[:2], steps=100, progress=False)
+    assert (model.decode_w(w) - x[:2]).abs().mean() < 0.5 * start
