@@ -117,16 +117,12 @@ def _train_vae(args: argparse.Namespace) -> None:
 
 
 def _train_glow(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from fel.flow import GlowConfig, train_glow
 
     root = _dataset_root(args)
     config = GlowConfig(size=args.size, levels=args.levels, steps=args.steps, hidden=args.hidden,
                         lu=not args.plain_conv, n_bits=args.n_bits, min_scale=args.min_scale)  # fmt: skip
-    # Full precision even on CUDA: log-determinants and exact inverses do not survive bf16.
-    train_config = replace(_train_config(args), amp=False)
-    result = train_glow(root, args.out, train_config, config, resume=args.resume,
+    result = train_glow(root, args.out, _train_config(args), config, resume=args.resume,
                         max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
     _finish_training(args, result, f"test: {result['meta']['test']['bits_per_dim']:.3f} bits/dim")
 

@@ -92,12 +92,14 @@ print("true log density:   ", exact.numpy().round(4))
 #
 # | layer | forward | log-determinant |
 # |---|---|---|
-# | ActNorm | $y = (x + b)\odot e^{s}$ per channel, initialised from the first batch to zero mean and unit variance | $H W \sum_c s_c$ |
+# | ActNorm | $y = (x + b)\odot e^{s}$ per channel, initialised from data (fel: the first 512 training images) to zero mean and unit variance | $H W \sum_c s_c$ |
 # | invertible 1x1 conv | $y = W x$ at every pixel, $W = P L (U + \operatorname{diag}(\pm e^{\sigma}))$ | $H W \sum_c \sigma_c$ |
-# | affine coupling | $x_a, x_b$ = halves; $(t, h) = \mathrm{NN}(x_a)$; $y_b = (x_b + t)\odot \operatorname{sigmoid}(h + 2)$ | $\sum \log \operatorname{sigmoid}(h+2)$ |
+# | affine coupling | $x_a, x_b$ = halves; $(t, h) = \mathrm{NN}(x_a)$; $y_b = (x_b + t)\odot s$, $s = m + (1-m)\operatorname{sigmoid}(h + 2)$ | $\sum \log s$ |
 #
 # The coupling's network never has to be inverted: $x_a$ passes through unchanged, so the
-# inverse can recompute $t$ and $h$ from it. Let us check the three formulas against the brute-force
+# inverse can recompute $t$ and $h$ from it. Glow's scale is $\operatorname{sigmoid}(h+2)$ ($m=0$);
+# fel floors it at $m = 0.5$: the inverse divides by $s$, and with $m = 0$ scales near 0 made
+# edited codes decode to NaN (the README has the measurement). Let us check the three formulas against the brute-force
 # answer, the log-determinant of the full Jacobian computed by autograd (in float64, on a tiny
 # $[4, 3, 3]$ input, so the Jacobian is $36\times36$):
 
@@ -181,7 +183,7 @@ if RETRAIN:
 else:
     model = load_pretrained(device)
 meta = model.meta
-print("command:", meta["command"])
+print("command:", meta.get("command", "train_glow(...) in this notebook"))
 print(
     f"trained {meta['step']} steps in {meta['train_seconds'] / 60:.0f} min; test bits/dim {meta['test']['bits_per_dim']:.3f}"
 )
@@ -194,9 +196,11 @@ plt.ylim(top=2.5), plt.xlabel("step"), plt.ylabel("bits/dim"), plt.legend()
 plt.show()
 
 # %% [markdown]
-# **Glow beside the VAE.** Both numbers are bits per dimension at 5 bits per colour, but they are
-# not the same kind of number: the VAE's is an upper bound (the negative ELBO), Glow's is the exact
-# negative log-likelihood of the dequantised data. They are also at different resolutions (64x64
+# **Glow beside the VAE.** Both numbers are bits per dimension at 5 bits per colour, and both are
+# upper bounds on the true code length of the 5-bit images: scoring the density of *noisy*
+# (uniformly dequantised) pixels costs at least as many bits as the images themselves (Jensen's
+# inequality; Theis et al. 2016). Glow's bound stops there: its density of the noisy data is exact.
+# The VAE adds a second gap, the ELBO's (its likelihood is itself only bounded). They are also at different resolutions (64x64
 # for the shipped VAE, 32x32 for the CPU-sized Glow); smaller images have less redundancy between
 # neighbouring pixels, so they cost *more* bits per dimension for the same model quality.
 
@@ -207,10 +211,10 @@ vae_meta = torch.load(fel.CHECKPOINT_DIR / "vae.pt", weights_only=True)["meta"]
 print(f"{'model':28s} {'resolution':>10s} {'test bits/dim':>14s}  kind")
 print(f"{'uniform over 32 levels':28s} {'any':>10s} {5.0:14.3f}  exact")
 print(
-    f"{'VAE (notebook 02)':28s} {'64x64':>10s} {vae_meta['test']['bits_per_dim']:14.3f}  upper bound (ELBO)"
+    f"{'VAE (notebook 02)':28s} {'64x64':>10s} {vae_meta['test']['bits_per_dim']:14.3f}  bound: dequantisation + ELBO"
 )
 print(
-    f"{'Glow (this notebook)':28s} {'32x32':>10s} {evaluate(model, test_x)['bits_per_dim']:14.3f}  exact (1000 test faces)"
+    f"{'Glow (this notebook)':28s} {'32x32':>10s} {evaluate(model, test_x)['bits_per_dim']:14.3f}  bound: dequantisation only"
 )
 
 # %% [markdown]
@@ -224,7 +228,7 @@ print(
 # %%
 temps = [0.0, 0.5, 0.7, 0.85, 1.0]
 rows = [
-    model.sample(8, temperature=t, generator=torch.Generator().manual_seed(1)).cpu() for t in temps
+    model.sample(8, generator=torch.Generator().manual_seed(1), temperature=t).cpu() for t in temps
 ]
 show(torch.cat(rows), nrow=8, width=9, title="temperature 0, 0.5, 0.7, 0.85, 1.0 (rows)")
 plt.show()
@@ -391,9 +395,11 @@ editor.reset()
 # with torch.no_grad():
 #     show(model.decode(torch.cat([z, 0.7 * z, z + directions["Smiling"], 0.7 * (z + directions["Smiling"])]).to(device)).cpu(), nrow=4)
 # ```
-# Temperature is a property of *sampling*: shrinking a code moves it towards the prior's mean
-# face, so a real face loses its individual texture and some of its identity. Edits of real faces
-# should leave the code's scale alone.
+# Temperature is a property of *sampling*: it scales each level's deviation from its
+# *conditional* prior mean, computed level by level. Multiplying a real face's whole code by 0.7 is
+# a different operation: it pulls every level towards zero, which for the split levels is not where
+# their prior puts the face, so the decoded face changes in ways unrelated to any attribute. Edits
+# of real faces should leave the code's scale alone.
 # </details>
 #
 # <details><summary>Solution 2</summary>
@@ -405,9 +411,10 @@ editor.reset()
 #     d = model.flatten(only)[0]
 #     show(strip(model, z_test[face], d, [0, d.norm().item()]), nrow=2, title=f"level {level}")
 # ```
-# Levels are numbered from the finest: 0 (16x16), 1 (8x8), 2 (4x4, the top). Measured with the
-# predictor on 256 test faces, the top level alone raises P(smiling) by about 0.30, level 1 by
-# 0.06 and level 0 by 0.02: the smile is a coarse, global change; the fine levels hold texture.
+# Levels are numbered from the finest: 0 (16x16), 1 (8x8), 2 (4x4, the top). Scored with
+# `edit_report` on 256 test faces (measured with this code, outside the notebook), the top level's
+# part alone raises P(smiling) by about 0.30, level 1's by 0.06 and level 0's by 0.02: the smile is
+# a coarse change; the fine levels hold texture.
 # </details>
 #
 # <details><summary>Solution 3</summary>
@@ -425,7 +432,8 @@ editor.reset()
 # - A flow is an invertible network; its log-likelihood is $\log p(z) + \log|\det J|$, exact.
 # - Glow's step (ActNorm, 1x1 convolution, affine coupling) has a cheap inverse and a cheap
 #   log-determinant; the multi-scale split hands coarse structure to deep levels.
-# - Bits/dim measures density models on one scale; the VAE's is a bound, Glow's is exact.
+# - Bits/dim measures density models on one scale; both numbers are bounds for 5-bit images, but
+#   only the VAE's adds the ELBO's gap on top of dequantisation.
 # - Encoding is exact, so real faces are edited without inversion; mean-difference directions
 #   work as in the VAE, and orthogonalisation removes label-driven entanglement.
 #
@@ -433,5 +441,6 @@ editor.reset()
 #
 # ## References
 # - D. P. Kingma, P. Dhariwal. *Glow: Generative Flow with Invertible 1x1 Convolutions*. NeurIPS 2018.
+# - L. Theis, A. van den Oord, M. Bethge. *A note on the evaluation of generative models*. ICLR 2016.
 # - L. Dinh, J. Sohl-Dickstein, S. Bengio. *Density estimation using Real NVP*. ICLR 2017.
 # - G. Papamakarios et al. *Normalizing Flows for Probabilistic Modeling and Inference*. JMLR 2021.

@@ -150,7 +150,7 @@ def test_fresh_model_on_uniform_noise_scores_in_the_expected_range():
     x = torch.rand(128, 3, 16, 16)
     bpd = model(x).mean().item()  # training mode: ActNorm initialises on this batch
     assert bool(model.initialized)
-    assert 5.0 < bpd < 6.5
+    assert 5.0 < bpd < 5.5  # without the initialisation this model scores 6.5
 
 
 def test_dequantize_keeps_every_value_inside_its_bin():
@@ -180,11 +180,56 @@ def test_sampling_is_seeded_and_temperature_shrinks_the_spread():
     draw = lambda t, s: model.sample_latent(2000, torch.Generator().manual_seed(s), t)  # noqa: E731
     assert torch.equal(draw(0.7, 1), draw(0.7, 1))
     assert not torch.equal(draw(0.7, 1), draw(0.7, 2))
-    # fresh priors are N(0, I), and a flow step that is the identity leaves the next prior alone
+    # fresh (zero-initialised) priors are N(0, I) whatever they are fed
     assert draw(1.0, 1).std().item() == pytest.approx(1.0, abs=0.05)
     assert draw(0.5, 1).std().item() == pytest.approx(0.5, abs=0.03)
-    images = model.sample(3, temperature=0.7, generator=torch.Generator().manual_seed(0))
+    images = model.sample(3, generator=torch.Generator().manual_seed(0), temperature=0.7)
     assert images.shape == (3, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
+
+
+def test_sampling_uses_each_split_prior_as_the_forward_pass_computes_it():
+    # With non-zero priors, a level's latent must be drawn from the Gaussian predicted from the
+    # *kept* half at that level. Re-encode the sample and standardise every level with the
+    # forward pass's priors: what is left must be the temperature-scaled standard normal.
+    torch.manual_seed(8)
+    model = Glow(size=16, levels=3, steps=1, hidden=8).double()
+    model.initialize(torch.rand(32, 3, 16, 16, dtype=torch.float64) - 0.5)
+    _perturb(model, 0.05).eval()
+    g = torch.Generator().manual_seed(0)
+    z = model.sample_latent(4000, g, temperature=0.6)
+    x = model.flow_reverse(model.unflatten(z))
+    zs, h, means = model.unflatten(z), x, []
+    for level, (steps, prior) in enumerate(zip(model.flows, model.priors)):
+        h = squeeze(h)
+        for step in steps:
+            h, _ = step(h)
+        if level < len(model.flows) - 1:
+            h, z_level = h.chunk(2, 1)
+            mean, log_sd = prior(h).chunk(2, 1)
+        else:
+            z_level, (mean, log_sd) = h, prior(h.shape[0])
+        assert torch.allclose(z_level, zs[level], atol=1e-9)  # the round trip is exact
+        eps = (z_level - mean) / log_sd.exp()
+        assert eps.std().item() == pytest.approx(0.6, abs=0.01)
+        assert abs(eps.mean().item()) < 0.01
+        means.append(mean.abs().max().item())
+    assert max(means) > 0.2  # the priors really are not the standard normal
+
+
+def test_encode_and_log_prob_never_initialise_actnorm():
+    model = Glow(size=8, levels=1, steps=1, hidden=4)  # training mode, not initialised
+    model.encode(torch.rand(2, 3, 8, 8))
+    model.log_prob(torch.rand(2, 3, 8, 8) - 0.5)
+    assert not bool(model.initialized)
+
+
+def test_flow_reverse_needs_the_top_latent_and_a_temperature_for_missing_ones():
+    model = Glow(size=8, levels=2, steps=1, hidden=4).eval()
+    with pytest.raises(ValueError, match="top"):
+        model.flow_reverse([None, None], 0.7)
+    top = torch.zeros(1, *model.z_shapes[-1])
+    with pytest.raises(ValueError, match="temperature"):
+        model.flow_reverse([None, top])
 
 
 def test_bad_inputs_are_refused_clearly():
@@ -225,6 +270,10 @@ def test_train_export_load_round_trip(tmp_path):
         assert (model.decode(model.encode(x)) - x).abs().max() < 1e-4  # fp16 weights still invert
     result2 = train_glow(root, tmp_path / "run", cfg, config, resume=True, max_steps=8)
     assert result2["meta"]["step"] == 8
+    assert result2["meta"]["train_config"]["amp"] is False  # forced off, whatever was asked
+    other = GlowConfig(size=16, levels=2, steps=1, hidden=16, min_scale=0.25)
+    with pytest.raises(ValueError, match="min_scale"):
+        train_glow(root, tmp_path / "run", cfg, other, resume=True, max_steps=10)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped Glow checkpoint yet")

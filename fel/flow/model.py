@@ -103,7 +103,8 @@ class InvConv2d(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         logdet = x.shape[2] * x.shape[3] * torch.linalg.slogdet(self.weight.double())[1]
         y = F.conv2d(x, self.weight[:, :, None, None])
-        return y, logdet.to(x.dtype).expand(x.shape[0])
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # never bf16/fp16
+        return y, logdet.to(dtype).expand(x.shape[0])
 
     def reverse(self, y: Tensor) -> Tensor:
         inverse = torch.linalg.inv(self.weight.double()).to(y.dtype)
@@ -266,8 +267,6 @@ class Glow(nn.Module):
     # ------------------------------------------------------------------ the flow itself
     def flow_forward(self, x: Tensor) -> tuple[list[Tensor], Tensor, Tensor]:
         """x [B, 3, S, S] (centred, in [-0.5, 0.5]) -> (per-level z, log|det| [B], log p(z) [B])."""
-        if self.training and not self.initialized:
-            self.initialize(x)
         logdet = x.new_zeros(x.shape[0])
         log_pz = x.new_zeros(x.shape[0])
         zs, h = [], x
@@ -293,11 +292,17 @@ class Glow(nn.Module):
         deviation scaled by the temperature) and written into ``zs``.
         """
         top = len(self.flows) - 1
+        if len(zs) != len(self.flows) or zs[top] is None:
+            raise ValueError(
+                f"give {len(self.flows)} latents, the top one included (sample_latent draws all)"
+            )
+        if temperature is None and any(z is None for z in zs):
+            raise ValueError("latents given as None are drawn from the prior: give a temperature")
         h = None
         for level in range(top, -1, -1):
             prior = self.priors[level]
             if level == top:
-                h = self._latent(zs, level, prior(self._batch(zs)), temperature, generator)
+                h = self._latent(zs, level, prior(zs[top].shape[0]), temperature, generator)
             else:
                 z = self._latent(zs, level, prior(h).chunk(2, 1), temperature, generator)
                 h = torch.cat([h, z], 1)
@@ -305,9 +310,6 @@ class Glow(nn.Module):
                 h = step.reverse(h)
             h = unsqueeze(h)
         return h
-
-    def _batch(self, zs: list[Tensor | None]) -> int:
-        return next(z.shape[0] for z in zs if z is not None)
 
     def _latent(self, zs, level, mean_log_sd, temperature, generator) -> Tensor:
         if zs[level] is None:
@@ -347,7 +349,11 @@ class Glow(nn.Module):
         return (nll + d * self.config.n_bits * math.log(2)) / (d * math.log(2))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Training objective: bits/dim [B] of images x [B, 3, S, S] in [0, 1]."""
+        """Training objective: bits/dim [B] of images x [B, 3, S, S] in [0, 1]. The first call
+        in training mode on a model whose ActNorm is not yet initialised initialises it from x
+        (``encode``, ``log_prob`` and ``bits_per_dim`` never do)."""
+        if self.training and not self.initialized:
+            self.initialize(self.dequantize(x))
         return self.bits_per_dim(x)
 
     # ------------------------------------------------------------------ the common face
@@ -384,8 +390,8 @@ class Glow(nn.Module):
         self.flow_reverse(zs, temperature, generator)  # fills the finer levels' latents
         return self.flatten(zs)
 
-    def sample(self, n: int, temperature: float = 0.7,
-               generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               temperature: float = 0.7) -> Tensor:  # fmt: skip
         """n images [n, 3, S, S] in [0, 1] at the given temperature."""
         return self.decode(self.sample_latent(n, generator, temperature))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 import fel
-from fel.checkpoints import export_checkpoint, load_model
+from fel.checkpoints import export_checkpoint, load_checkpoint, load_model
 from fel.codes import model_device
 from fel.data.celeba import iter_batches
 from fel.flow.model import Glow, GlowConfig
@@ -50,7 +51,7 @@ def save_grids(model: Glow, images, out: Path, tag: str, seed: int = 0) -> None:
     ``images`` above their exact reconstructions)."""
     device = model_device(model)
     g = torch.Generator().manual_seed(seed)
-    samples = model.sample(32, temperature=0.7, generator=g).cpu()
+    samples = model.sample(32, generator=g, temperature=0.7).cpu()
     Image.fromarray(grid(samples, nrow=16)).save(out / f"samples_{tag}.png")
     x = next(iter_batches(images[:16])).to(device)
     recon = model.decode(model.encode(x))
@@ -62,7 +63,7 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config, gl
     """Train Glow on the train split of ``root``; score valid each epoch and test at the end.
 
     ActNorm is initialised from the first ``INIT_IMAGES`` training images (the same on every
-    process under torchrun) before the first step.
+    process under torchrun) before the first step. Mixed precision is always off.
 
     Returns:
         the final checkpoint payload; ``meta["test"]`` holds the test bits/dim.
@@ -72,9 +73,21 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config, gl
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Full precision even on CUDA: log-determinants and exact inverses do not survive bf16.
+    train_config = replace(train_config, amp=False)
+    if resume:
+        saved = load_checkpoint(out / "last.pt")["config"]
+        if saved != asdict(glow_config):
+            changed = {k: (v, asdict(glow_config).get(k)) for k, v in saved.items()
+                       if asdict(glow_config).get(k) != v}  # fmt: skip
+            raise ValueError(
+                f"{out / 'last.pt'} was trained with another Glow config (saved, given): {changed}; "
+                "resume with the same model options"
+            )
     size = glow_config.size
     train_faces = CelebA(root, split="train", size=size)
     valid = torch.from_numpy(CelebA(root, split="valid", size=size).images[:1000].copy())
+    torch.manual_seed(train_config.seed)  # the initial weights follow --seed
     model = Glow(glow_config)
     if not resume:
         x = next(iter_batches(train_faces.images[:INIT_IMAGES], INIT_IMAGES))

@@ -76,6 +76,7 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
     out.mkdir(parents=True, exist_ok=True)
     train_faces = CelebA(root, split="train", size=vae_config.size)
     valid = torch.from_numpy(CelebA(root, split="valid", size=vae_config.size).images[:1000].copy())
+    torch.manual_seed(train_config.seed)  # the initial weights follow --seed
     model = VAE(vae_config)
 
     def on_epoch_end(net: VAE, epoch: int) -> dict[str, float]:
