@@ -1,4 +1,5 @@
 """LatentEditor: sliders that move a latent code along directions and show the decoded face.
+PhotoEditor: the same, starting from an uploaded photo.
 
 Works with any model that has the course's common face (``encode``, ``decode``,
 ``sample_latent``): the VAE here, the GAN and Glow later.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import ipywidgets as widgets
 import torch
@@ -16,6 +19,7 @@ from torch import Tensor
 
 import fel
 from fel.directions import unit
+from fel.faces import align, to_model_input
 from fel.viz import png_bytes
 
 
@@ -201,3 +205,100 @@ def strip(model, z: Tensor, direction: Tensor, alphas: Sequence[float]) -> Tenso
     codes = torch.cat([z + a * d.to(device) for a in alphas])
     with torch.no_grad():
         return model.decode(codes).float().cpu()
+
+
+class PhotoEditor:
+    """Upload a photo and edit it: align it to CelebA's frame, encode it, then edit the code.
+
+    Each upload goes through :func:`fel.faces.align` and :func:`fel.faces.to_model_input`
+    (the training crop), is encoded with ``model.encode``, and starts a fresh
+    :class:`LatentEditor` from that code. Problems (an unreadable file, no face) are shown in
+    red in the status line and kept in ``self.error``; alignment guesses (eyes not found,
+    several faces) in orange. The previous editor stays until an upload succeeds.
+
+    Args:
+        model: as for :class:`LatentEditor`, with ``encode``; in eval mode (a BatchNorm model in
+            training mode would encode one photo with that photo's own statistics).
+        directions: name -> direction [D], one slider each.
+        ranges: slider range(s), as for :class:`LatentEditor`.
+        size: the model's input resolution; default ``model.config.size``.
+        pick: which face of a group photo: ``"largest"`` (with a warning) or ``"only"``
+            (refuse).
+        scale: enlargement of the displayed images.
+        **editor_options: passed on to :class:`LatentEditor` (``compare``, ``continuous``, ...).
+
+    The widget is ``self.widget``; ``self.editor`` is the current :class:`LatentEditor` (None
+    before the first upload); :meth:`load_bytes` takes a file's bytes as an upload delivers
+    them, for scripts and tests.
+    """
+
+    def __init__(
+        self,
+        model,
+        directions: Mapping[str, Tensor],
+        ranges: tuple[float, float] | Mapping[str, tuple[float, float]] = (-3.0, 3.0),
+        size: int | None = None,
+        pick: Literal["largest", "only"] = "largest",
+        scale: int = 3,
+        **editor_options,
+    ) -> None:
+        if not directions:
+            raise ValueError("give at least one direction, e.g. {'Smiling': d}")
+        self.size = size or getattr(getattr(model, "config", None), "size", None)
+        if not self.size:
+            raise ValueError("the model has no config.size: pass size=, its input resolution")
+        self.model, self.directions, self.ranges = model, directions, ranges
+        self.pick, self.scale, self.editor_options = pick, scale, editor_options
+        params = list(model.parameters()) if hasattr(model, "parameters") else []
+        self.device = editor_options.pop("device", None) or (
+            params[0].device if params else fel.device()
+        )
+        self.editor: LatentEditor | None = None
+        self.error: Exception | None = None
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="photo")
+        self.upload.observe(self._on_upload, names="value")
+        self.photo = widgets.Image(format="png")
+        self.status = widgets.HTML("<small>upload a photo of a face looking at the camera</small>")
+        self.editor_box = widgets.VBox()
+        model_view = widgets.VBox([widgets.HTML("<b>aligned photo (model input)</b>"), self.photo])
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.upload, self.status]), widgets.HBox([model_view, self.editor_box])]
+        )
+
+    def _on_upload(self, change) -> None:
+        if change["new"]:  # clearing the value below notifies too, with nothing in it
+            upload = change["new"][-1]
+            self.load_bytes(bytes(upload["content"]), name=upload["name"])
+            self.upload.value = ()  # so uploading the same file again still triggers
+
+    @torch.no_grad()
+    def load_bytes(self, data: bytes, name: str = "photo") -> None:
+        """Align, encode and start editing the photo in ``data`` (a JPEG, PNG, ... file's bytes).
+
+        Failures are shown in the status line and kept in ``self.error``, not raised: inside an
+        upload callback an exception would vanish.
+        """
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                x = to_model_input(align(data, pick=self.pick), self.size)
+            z = self.model.encode(x.to(self.device))
+            editor = LatentEditor(self.model, z, self.directions, ranges=self.ranges,
+                                  scale=self.scale, device=self.device,
+                                  **self.editor_options)  # fmt: skip
+        except Exception as err:  # shown to the user, who would otherwise see nothing happen
+            self.status.value = f"<span style='color:#c00'>{html.escape(name)}: {type(err).__name__}: {html.escape(str(err))}</span>"
+            self.error = err
+            return
+        self.error, self.editor = None, editor
+        self.photo.value = png_bytes(x, scale=self.scale)
+        self.editor_box.children = [editor.widget]
+        notes = "".join(
+            f"<br><span style='color:#b60'>{html.escape(str(w.message))}</span>" for w in caught
+        )
+        self.status.value = f"<small>{html.escape(name)}: aligned and encoded</small>{notes}"
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
