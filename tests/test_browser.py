@@ -1,0 +1,293 @@
+"""End to end in a real browser: JupyterLab + headless Chromium (Debian's) driven by Playwright.
+
+A notebook cell builds a LatentEditor on the shipped VAE; the test runs it in the browser, drags
+the slider, and waits for the edited picture to change. It records the time from releasing the
+slider to the new picture, and saves both screenshots and the timing under tests/artifacts/browser/
+(git-ignored, for CI to keep).
+
+Needs ``apt-get install -y chromium`` and ``pip install playwright`` (in the [dev] extra); skips
+with that reason when either is missing. No browser download: Playwright drives the system Chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from fel import PROJECT_ROOT
+
+ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts" / "browser"
+SERVER_START_S = 120  # JupyterLab start on a busy 2-core CPU
+CELL_S = 240  # kernel start + import torch + load the VAE + first decodes
+EDIT_S = 60  # slider release -> new picture
+
+CELL = """\
+import torch
+
+import fel.vae
+from fel.widgets import LatentEditor
+
+model = fel.vae.load_pretrained("cpu")
+z = model.sample_latent(1, generator=torch.Generator().manual_seed(0))
+smile = torch.load("smile.pt", weights_only=True)  # written by the test, see _smile_direction
+editor = LatentEditor(model, z, {"Smiling": smile}, continuous=False)
+editor
+"""
+
+
+def _smile_direction(n: int = 300) -> torch.Tensor:
+    """The VAE's smile vector from n freshly rendered SynthFaces (true smile factor > 0.5), so the
+    screenshot shows an edit a person can name."""
+    from fel.data.synthfaces import render_aligned, sample_factors
+    from fel.directions import mean_difference
+    from fel.vae import load_pretrained
+
+    model = load_pretrained("cpu")
+    faces = sample_factors(n, seed=77)
+    x = torch.from_numpy(np.stack([render_aligned(f, model.config.size) for f in faces]))
+    with torch.no_grad():
+        z = model.encode(x.permute(0, 3, 1, 2).float() / 255)
+    return mean_difference(z, torch.from_numpy(faces["smile"] > 0.5))
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Chromium not installed: run `apt-get install -y chromium` (Debian's package)")
+    return path
+
+
+def _sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright not installed: run `.venv/bin/pip install playwright`")
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (Jupyter shuts its kernels down), then SIGKILL the process group it leads."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # leftover kernels of this server only
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free port with a random token, serving a fresh tmp folder."""
+    _sync_playwright(), _chromium()  # skip before starting anything
+    root = tmp_path_factory.mktemp("lab")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ)
+    env.update(  # no settings or workspace state from a user's own JupyterLab
+        JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+        JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+    )
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
+    if os.geteuid() == 0:  # CI containers
+        cmd.append("--allow-root")
+    log = open(root / "server.log", "wb")  # noqa: SIM115  (closed in the finaliser)
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{_tail(root)}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"jupyter lab did not answer in {SERVER_START_S} s:\n{_tail(root)}"
+                )
+            time.sleep(0.5)
+        yield {"base": base, "token": token, "root": root}
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _tail(root, n: int = 4000) -> str:
+    path = root / "server.log"
+    return path.read_text(errors="replace")[-n:] if path.exists() else "(no server log)"
+
+
+@pytest.fixture
+def page():
+    """A headless Chromium page; the browser is closed however the test ends."""
+    sync_playwright, chromium = _sync_playwright(), _chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _write_notebook(path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(CELL)]
+    nbformat.write(nb, path)
+
+
+def _accept_kernel_dialog(page) -> None:
+    """JupyterLab asks for a kernel when it cannot pick one: take its default (Python 3)."""
+    dialog = page.locator(".jp-Dialog")
+    with contextlib.suppress(Exception):
+        dialog.wait_for(state="visible", timeout=3000)
+    if dialog.count() and dialog.first.is_visible():
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+
+
+def _differs(a: bytes, b: bytes) -> bool:
+    from PIL import Image, ImageChops
+
+    img_a = Image.open(io.BytesIO(a)).convert("RGB")
+    img_b = Image.open(io.BytesIO(b)).convert("RGB")
+    if img_a.size != img_b.size:
+        return True
+    return ImageChops.difference(img_a, img_b).getbbox() is not None
+
+
+def test_slider_edits_the_face_in_jupyterlab(lab, page):
+    start = time.perf_counter()
+    torch.save(_smile_direction(), lab["root"] / "smile.pt")
+    _write_notebook(lab["root"] / "editor.ipynb")
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+
+    page.goto(f"{lab['base']}/lab/tree/editor.ipynb?token={lab['token']}", timeout=120_000)
+    cell = page.locator(".jp-Notebook .jp-CodeCell").first
+    cell.wait_for(state="visible", timeout=120_000)
+    _accept_kernel_dialog(page)
+
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    images = page.locator(".jp-OutputArea-output img")
+    try:
+        images.nth(1).wait_for(state="visible", timeout=CELL_S * 1000)
+        page.wait_for_function(
+            "() => { const im = document.querySelectorAll('.jp-OutputArea-output img');"
+            " return im.length >= 2 && im[1].complete && im[1].naturalWidth > 0; }",
+            timeout=CELL_S * 1000,
+        )
+    except Exception as err:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failed_cell.png"))
+        outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+        raise AssertionError(
+            f"the editor's images did not appear: {err}\noutputs: {outputs}\npage errors: {errors}"
+            f"\nserver log:\n{_tail(lab['root'])}"
+        ) from err
+    ready_s = time.perf_counter() - start
+    edited = images.nth(1)  # [original, edited]
+    before_src = edited.get_attribute("src")
+    before = edited.screenshot()
+
+    # Timestamps in the page: the pointer release, then the first src change of the edited image.
+    edited.evaluate(
+        """img => {
+            window.__felRelease = null; window.__felChanged = null;
+            document.addEventListener('pointerup', () => {
+                window.__felRelease = window.__felRelease ?? performance.now(); }, true);
+            new MutationObserver(() => {
+                window.__felChanged = window.__felChanged ?? performance.now();
+            }).observe(img, {attributes: true, attributeFilter: ['src']});
+        }"""
+    )
+    handle = page.locator(".jp-OutputArea-output .noUi-handle").first
+    track = page.locator(".jp-OutputArea-output .noUi-target").first
+    h, t = handle.bounding_box(), track.bounding_box()
+    y = h["y"] + h["height"] / 2
+    page.mouse.move(h["x"] + h["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(t["x"] + 0.9 * t["width"], y, steps=10)
+    released = time.perf_counter()
+    page.mouse.up()
+    try:
+        page.wait_for_function(
+            "() => window.__felChanged !== null && window.__felRelease !== null",
+            timeout=EDIT_S * 1000,
+        )
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=edited.element_handle()
+        )
+    except Exception as err:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failed_slider.png"))
+        readout = page.locator(".jp-OutputArea-output .widget-readout").all_inner_texts()
+        raise AssertionError(
+            f"the edited image did not change after the drag: {err}\nreadout: {readout}"
+            f"\npage errors: {errors}\nserver log:\n{_tail(lab['root'])}"
+        ) from err
+    python_ms = 1000 * (time.perf_counter() - released)
+    page_ms = page.evaluate("() => window.__felChanged - window.__felRelease")
+    after = edited.screenshot()
+    readout = page.locator(".jp-OutputArea-output .widget-readout").first.inner_text()
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "before.png").write_bytes(before)
+    (ARTIFACTS / "after.png").write_bytes(after)
+    timing = {
+        "release_to_new_image_ms": round(page_ms, 1),
+        "release_to_new_image_ms_python": round(python_ms, 1),
+        "notebook_open_to_editor_s": round(ready_s, 1),
+        "slider_readout": readout,
+        "test_s": round(time.perf_counter() - start, 1),
+        "chromium": page.context.browser.version,
+    }
+    (ARTIFACTS / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    print(
+        f"slider release -> new image: {page_ms:.0f} ms (in page), {python_ms:.0f} ms (Python);"
+        f" editor ready {ready_s:.1f} s after opening; slider at {readout}"
+    )
+
+    assert edited.get_attribute("src") != before_src
+    assert float(readout) != 0.0, "the drag did not move the slider"
+    assert _differs(before, after), "the edited image looks the same after moving the slider"
+    assert not errors, f"errors in the page: {errors}"
