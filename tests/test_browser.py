@@ -194,6 +194,16 @@ def _differs(a: bytes, b: bytes) -> bool:
     return ImageChops.difference(img_a, img_b).getbbox() is not None
 
 
+def _fail(page, screenshot: str, message: str, errors: list[str], lab, err: Exception) -> None:
+    """Save a screenshot of the page under the artifacts folder, then fail with ``message``, the
+    page's errors and the end of the server log."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / screenshot))
+    raise AssertionError(
+        f"{message}\npage errors: {errors}\nserver log:\n{_tail(lab['root'])}"
+    ) from err
+
+
 def test_slider_edits_the_face_in_jupyterlab(lab, page):
     start = time.perf_counter()
     torch.save(_smile_direction(), lab["root"] / "smile.pt")
@@ -217,13 +227,9 @@ def test_slider_edits_the_face_in_jupyterlab(lab, page):
             timeout=CELL_S * 1000,
         )
     except Exception as err:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failed_cell.png"))
         outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-        raise AssertionError(
-            f"the editor's images did not appear: {err}\noutputs: {outputs}\npage errors: {errors}"
-            f"\nserver log:\n{_tail(lab['root'])}"
-        ) from err
+        _fail(page, "failed_cell.png", f"the editor's images did not appear: {err}\n"
+              f"outputs: {outputs}", errors, lab, err)  # fmt: skip
     ready_s = time.perf_counter() - start
     edited = images.nth(1)  # [original, edited]
     before_src = edited.get_attribute("src")
@@ -258,13 +264,9 @@ def test_slider_edits_the_face_in_jupyterlab(lab, page):
             "img => img.complete && img.naturalWidth > 0", arg=edited.element_handle()
         )
     except Exception as err:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failed_slider.png"))
         readout = page.locator(".jp-OutputArea-output .widget-readout").all_inner_texts()
-        raise AssertionError(
-            f"the edited image did not change after the drag: {err}\nreadout: {readout}"
-            f"\npage errors: {errors}\nserver log:\n{_tail(lab['root'])}"
-        ) from err
+        _fail(page, "failed_slider.png", f"the edited image did not change after the drag: {err}\n"
+              f"readout: {readout}", errors, lab, err)  # fmt: skip
     python_ms = 1000 * (time.perf_counter() - released)
     page_ms = page.evaluate("() => window.__felChanged - window.__felRelease")
     after = edited.screenshot()
