@@ -184,6 +184,9 @@ def _boundaries(args: argparse.Namespace) -> None:
         for space in ("z", "w"):
             val, rest = entry[space]["val_accuracy"], entry[space]["remaining_accuracy"]
             print(f"{name:22s} {space:5s} {val:8.3f} {rest:14.3f}")
+    seconds = report["seconds"]
+    print(f"sampled, synthesised and scored {args.n} faces in {seconds['sample_and_score']:.1f} s; "
+          f"fitted {2 * len(report['attributes'])} boundaries in {seconds['fit']:.1f} s")  # fmt: skip
     print(f"boundaries and report.json in {args.out}")
 
 
@@ -232,6 +235,12 @@ def _bench_train(args: argparse.Namespace) -> None:
     from fel.bench import bench_train
 
     bench_train(root=args.root, steps=args.steps, batch_size=args.batch_size)
+
+
+def _bench_boundaries(args: argparse.Namespace) -> None:
+    from fel.bench import bench_boundaries
+
+    bench_boundaries(n=args.n)
 
 
 def _bench_edit(args: argparse.Namespace) -> None:
@@ -335,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.set_defaults(run=_bench_data)
     btrain = bench_cmds.add_parser(
-        "train", help="training images/s of the default recipes (VAE, classifier, Glow)"
+        "train", help="training images/s of the default recipes (VAE, classifier, Glow, GAN)"
     )
     btrain.add_argument(
         "--root", type=Path, default=None, help="dataset folder (default: data/synthfaces)"
@@ -354,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=200, help="slider moves per model (default: %(default)s)"
     )
     bedit.set_defaults(run=_bench_edit)
+    bbound = bench_cmds.add_parser(
+        "boundaries",
+        help="the InterfaceGAN pipeline (sample, score, 7 attributes x Z and W) on the shipped GAN",
+    )
+    bbound.add_argument(
+        "--n", type=int, default=20_000, help="codes to sample (default: %(default)s)"
+    )
+    bbound.set_defaults(run=_bench_boundaries)
 
     train = commands.add_parser(
         "train", help="train a model with fel's recipes (resumable; torchrun for several GPUs)"
@@ -407,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     gan = train_cmds.add_parser(
         "gan", help="the style-based GAN that InterfaceGAN edits (notebook 04)"
     )
-    _add_training_args(gan, epochs=30, batch=32, lr=2e-3)
+    _add_training_args(gan, epochs=12, batch=32, lr=2e-3)
     gan.add_argument("--z-dim", type=int, help="Z size (default: 128)")
     gan.add_argument("--w-dim", type=int, help="W size (default: 128)")
     gan.add_argument("--mapping-layers", type=int, help="layers of the mapping MLP (default: 4)")

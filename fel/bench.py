@@ -248,6 +248,37 @@ def bench_edit(repeats: int = 200) -> str:
     return text + "\n" + bench_codec(loaders, devices)
 
 
+def bench_boundaries(n: int = 20_000, target_seconds: float = 180.0) -> str:
+    """The whole ``python -m fel boundaries`` pipeline on the shipped GAN and classifier (all 7
+    attributes, Z and W, written to a temporary folder), timed per stage against the target."""
+    import tempfile
+
+    import torch
+
+    import fel
+    from fel.classifier import load_pretrained as load_classifier
+    from fel.interface_gan import find_boundaries
+    from fel.interface_gan import load_pretrained as load_gan
+
+    device = fel.device()
+    generator, predictor = load_gan(device), load_classifier(device)
+    with tempfile.TemporaryDirectory() as out:
+        report = find_boundaries(generator, predictor, out, n=n)
+    seconds = report["seconds"]
+    total = sum(seconds.values())
+    fits = 2 * len(report["attributes"])
+    return print_table(
+        f"python -m fel bench boundaries --n {n}  ({machine()}, {device.type}, "
+        f"{torch.get_num_threads()} threads)",
+        ["stage", "items", "seconds"],
+        [
+            ["sample, synthesise (psi 0.7), score", f"{n:,} faces", f"{seconds['sample_and_score']:.1f}"],
+            ["fit SVM boundaries", f"{fits} (7 attributes x Z, W)", f"{seconds['fit']:.1f}"],
+            [f"total (target <= {target_seconds:.0f} s)", "", f"{total:.1f}"],
+        ],
+    )  # fmt: skip
+
+
 def _timed(fn, arg, device) -> float:
     """Milliseconds of one call ``fn(arg)``."""
     start = time.perf_counter()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import ipywidgets as widgets
 import torch
@@ -41,7 +41,8 @@ class LatentEditor:
             (continuous when a decode takes under 0.1 s, else on release).
 
     The widget is ``editor.widget``; ``editor.sliders``, ``editor.image`` and ``editor.reset()``
-    are there for scripts and tests.
+    are there for scripts and tests; :meth:`add_control` adds a setting of the model itself
+    (e.g. the GAN's truncation).
     """
 
     def __init__(
@@ -108,9 +109,9 @@ class LatentEditor:
             if compare
             else [self.image]
         )
-        self.widget = widgets.VBox(
-            [widgets.HBox(pictures), *self.sliders.values(), widgets.HBox(controls), self.status]
-        )
+        self.controls = widgets.VBox()
+        self.widget = widgets.VBox([widgets.HBox(pictures), *self.sliders.values(), self.controls,
+                                    widgets.HBox(controls), self.status])  # fmt: skip
         self._render_original()
         self.render()
 
@@ -155,6 +156,22 @@ class LatentEditor:
         self.original.value = png_bytes(self._decode(self.z0), scale=self.scale)
 
     def _on_change(self, change) -> None:
+        self.render()
+
+    def add_control(self, control: widgets.ValueWidget, apply: Callable[[Any], None]) -> None:
+        """Show ``control`` under the direction sliders; when its value changes, call
+        ``apply(value)`` (which changes how the model decodes, e.g. a truncation setting) and
+        re-render both pictures, since the original is decoded by the same model."""
+
+        def on_change(change) -> None:
+            apply(change["new"])
+            self._render_original()
+            self.render()
+
+        apply(control.value)
+        control.observe(on_change, names="value")
+        self.controls.children = (*self.controls.children, control)
+        self._render_original()
         self.render()
 
     def _set_code(self, z: Tensor) -> None:

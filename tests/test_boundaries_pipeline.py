@@ -69,6 +69,8 @@ def test_the_report_is_complete_and_on_disk(run):
     assert json.loads((out / REPORT).read_text()) == report
     assert report["n"] == 600 and report["truncation"] == 0.8 and report["generator"] == "tiny"
     assert list(report["attributes"]) == list(ATTRIBUTES)
+    assert set(report["seconds"]) == {"sample_and_score", "fit"}
+    assert all(v > 0 for v in report["seconds"].values())
     for name, entry in report["attributes"].items():
         assert 0 <= entry["positive_rate"] <= 1 and 0 <= entry["mean_score"] <= 1
         for space in SPACES:
@@ -125,6 +127,7 @@ def test_cli_with_a_checkpoint_and_the_shipped_classifier(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "Smiling" in printed and "Male" in printed and str(out) in printed
+    assert "sampled, synthesised and scored 300 faces in" in printed
     report = json.loads((out / REPORT).read_text())
     assert list(report["attributes"]) == ["Smiling", "Male"]  # canonical names
     assert report["generator"] == str(checkpoint) and report["truncation"] == 0.7

@@ -22,6 +22,7 @@ from fel.interface_gan.model import ModulatedConv2d
 from fel.interface_gan.recipe import TRAIN_COMMAND, evaluate, load_pretrained, loss_fn
 from fel.metrics import classifier_features, frechet_distance, gaussian_frechet_distance
 from fel.training import Distributed, TrainConfig, train
+from fel.viz import png_bytes
 
 SHIPPED = fel.CHECKPOINT_DIR / "gan.pt"
 CLASSIFIER = fel.CHECKPOINT_DIR / "classifier.pt"
@@ -447,3 +448,45 @@ def test_shipped_gan_samples_varied_faces_and_inverts_its_own():
     start = (model.decode_w(model.w_avg[None]) - x[:2]).abs().mean()
     w = model.encode(x[:2], steps=100, progress=False)
     assert (model.decode_w(w) - x[:2]).abs().mean() < 0.5 * start
+
+
+def test_gan_editor_edits_in_w_and_its_truncation_slider_redraws_both_pictures():
+    from fel.interface_gan import gan_editor
+
+    torch.manual_seed(14)
+    g = _perturb(Generator(TINY), 0.05).eval()
+    with torch.no_grad():
+        g.w_avg.normal_()  # truncation pulls towards a point away from the code
+    w = g.w_space().sample_latent(1, torch.Generator().manual_seed(0))
+    editor = gan_editor(g, w, {"n": torch.randn(16)}, truncation=0.5, scale=1)
+    assert g.truncation == 0.5
+    expected = png_bytes(g.decode_w(w + 2.0 * editor.directions["n"]).detach(), scale=1)
+    editor.set(n=2.0)
+    assert editor.image.value == expected  # the edit is made in W, before truncation
+    original, edited = editor.original.value, editor.image.value
+    editor.truncation.value = 1.0
+    assert g.truncation == 1.0
+    assert editor.original.value != original and editor.image.value != edited
+    assert editor.image.value == png_bytes(
+        g.decode_w(w + 2.0 * editor.directions["n"]).detach(), scale=1
+    )
+    with pytest.raises(ValueError, match="truncation"):
+        gan_editor(g, w, {"n": torch.randn(16)}, truncation=1.5)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped GAN checkpoint yet")
+def test_shipped_gan_smiles_along_its_smiling_boundary_in_w():
+    from fel.directions import train_boundary
+    from fel.interface_gan.boundaries import sample_and_score
+
+    model, clf = load_pretrained(device="cpu"), load_classifier(device="cpu")
+    smile = clf.attr_names.index("Smiling")
+    data = sample_and_score(model, clf, n=3000, psi=0.7, seed=0, progress=False)
+    normal, report = train_boundary(data["w"], data["scores"][:, smile], chosen_ratio=0.05)
+    assert report["val_accuracy"] > 0.85
+    sigma = float((data["w"] @ normal).std())
+    w = model.w_space().sample_latent(128, torch.Generator().manual_seed(7))  # not fitted on
+    with torch.no_grad():
+        before = clf.predict(model.decode_w(w, psi=0.7))[:, smile]
+        after = clf.predict(model.decode_w(w + 3 * sigma * normal, psi=0.7))[:, smile]
+    assert (after - before).mean() > 0.2

@@ -17,10 +17,11 @@ class TinyModel(nn.Module):
         torch.manual_seed(0)
         self.lin = nn.Linear(4, 3 * 8 * 8)
         self.calls = 0
+        self.gain = 1.0  # a model setting (as the GAN's truncation)
 
     def decode(self, z):
         self.calls += 1
-        return torch.sigmoid(self.lin(z)).view(-1, 3, 8, 8)
+        return torch.sigmoid(self.gain * self.lin(z)).view(-1, 3, 8, 8)
 
     def encode(self, x):
         return x.mean((2, 3)).repeat(1, 2)[:, :4]
@@ -103,3 +104,17 @@ def test_errors_show_in_the_widget_instead_of_vanishing():
     )  # the last good image stays
     ed.sliders["a"].value = 1.0
     assert ed.error is None and "ms" in ed.status.value and ed.image.value != good
+
+
+def test_an_added_control_changes_the_model_and_redraws_both_pictures(editor):
+    import ipywidgets as widgets
+
+    gains = []
+    knob = widgets.FloatSlider(value=1.0, min=0.0, max=2.0)
+    model = editor.model
+    editor.add_control(knob, lambda v: (gains.append(v), setattr(model, "gain", v)))
+    assert gains == [1.0] and knob in editor.controls.children
+    original, edited = editor.original.value, editor.image.value
+    knob.value = 0.5
+    assert gains == [1.0, 0.5]
+    assert editor.original.value != original and editor.image.value != edited

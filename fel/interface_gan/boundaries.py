@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,14 @@ def find_boundaries(generator: Generator, predictor: Predictor, out: str | os.Pa
         the report written to ``report.json``: the settings, and per attribute the mean score
         and the rate of scores > 0.5 over the n faces, and per space the boundary's file,
         ``val_accuracy``, ``remaining_accuracy``, ``n_train``, ``n_val``, ``n_remaining``,
-        ``solver`` and ``converged``.
+        ``solver`` and ``converged``; ``seconds``: wall time of ``sample_and_score`` and of
+        the boundary fits.
     """
     names = [check_attribute(a, predictor.attr_names) for a in attributes]
     columns = {a: predictor.attr_names.index(a) for a in names}
+    start = time.perf_counter()
     data = sample_and_score(generator, predictor, n, psi, batch_size, seed, progress)
+    sampled = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -110,5 +114,6 @@ def find_boundaries(generator: Generator, predictor: Predictor, out: str | os.Pa
             np.save(path, vector / np.linalg.norm(vector))
             entry[space] = {"file": path.name, **fit}
         report["attributes"][name] = entry
+    report["seconds"] = {"sample_and_score": sampled - start, "fit": time.perf_counter() - sampled}
     (out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
     return report

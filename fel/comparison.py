@@ -1,0 +1,278 @@
+"""Comparing editing methods on one yardstick: edits of matched strength, scored the same way.
+
+A VAE, a GAN and Glow measure an edit ``z + alpha * d`` in three different latent spaces, so
+"alpha = 2" means three different things. To compare them fairly, each method edits at its
+**matched strength**: the alpha at which the attribute predictor sees the same mean rise of the
+target attribute's probability (say +0.25) over the same faces. At that point the side effects
+are compared (:func:`score_edit`): leakage into other attributes, pixels changed outside the
+edited region, and the distance to SynthFaces' true counterfactual.
+
+Shapes: codes [N, D]; a direction [D]; images [B, 3, H, W] float in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from fel.codes import model_device
+from fel.data.attributes import check_attribute
+from fel.directions import unit
+from fel.metrics import Predictor, counterfactual_error, edit_report
+
+#: The SynthFaces factor behind each attribute this module can score against ground truth
+#: (each factor lies in [0, 1]; the attribute is a threshold of it).
+FACTOR_OF = {
+    "Smiling": "smile", "Mouth_Slightly_Open": "mouth_open", "Narrow_Eyes": "eye_open",
+    "Bangs": "bangs", "Eyeglasses": "eyeglasses", "Male": "male", "Young": "age",
+    "Big_Lips": "lip_fullness", "Big_Nose": "nose_size", "Arched_Eyebrows": "brow_arch",
+    "Bushy_Eyebrows": "brow_thickness", "Wearing_Lipstick": "lipstick", "Heavy_Makeup": "makeup",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MatchedStrength:
+    """Result of :func:`matched_strength`.
+
+    Attributes:
+        alpha: the edit size along the *unit* direction, in latent units (negative for a fall).
+        change: the mean change of the target probability that ``alpha`` gives.
+        rise: the change asked for.
+        reached: False when even ``max_alpha`` falls short; ``alpha`` is then ``+-max_alpha``
+            and ``change`` what it gives.
+        evaluations: how many times the search decoded and scored the whole batch.
+    """
+
+    alpha: float
+    change: float
+    rise: float
+    reached: bool
+    evaluations: int
+
+    def __str__(self) -> str:
+        if self.reached:
+            return f"alpha {self.alpha:+.3f} gives {self.change:+.3f} (asked {self.rise:+.3f})"
+        return (
+            f"NOT REACHED: alpha {self.alpha:+.3f} (the limit) gives only {self.change:+.3f} "
+            f"(asked {self.rise:+.3f})"
+        )
+
+
+def _codes_and_direction(codes, direction) -> tuple[Tensor, Tensor]:
+    codes = torch.as_tensor(codes).detach().float()
+    d = torch.as_tensor(direction).detach().float()
+    if d.dim() == 2 and d.shape[0] == 1:
+        d = d[0]
+    if codes.dim() != 2 or len(codes) == 0:
+        raise ValueError(f"codes must be [N, D] with N >= 1, got shape {tuple(codes.shape)}")
+    if d.dim() != 1 or d.shape[0] != codes.shape[1]:
+        raise ValueError(
+            f"direction must be [D] with D = {codes.shape[1]} (the codes' size), got shape "
+            f"{tuple(d.shape)}"
+        )
+    if not (torch.isfinite(codes).all() and torch.isfinite(d).all()):
+        raise ValueError("codes and direction must be finite")
+    if d.norm() == 0:
+        raise ValueError("direction is zero: there is no way to move along it")
+    return codes, unit(d)
+
+
+@torch.no_grad()
+def mean_probability(model, predictor: Predictor, codes: Tensor, target: str,
+                     batch_size: int = 256) -> float:  # fmt: skip
+    """Mean predicted probability of ``target`` over the faces ``model.decode(codes)``.
+
+    Args:
+        model: has ``decode(codes [B, D]) -> images [B, 3, H, W]`` (an ``nn.Module``).
+        predictor: has ``attr_names`` and ``predict(images) -> probabilities [B, n_attrs]``.
+        codes: [N, D], decoded ``batch_size`` at a time on the model's device.
+    """
+    column = predictor.attr_names.index(check_attribute(target, predictor.attr_names))
+    device = model_device(model)
+    total = 0.0
+    for chunk in torch.as_tensor(codes).split(batch_size):
+        images = model.decode(chunk.to(device)).float()
+        total += float(predictor.predict(images)[:, column].double().sum())
+    return total / len(codes)
+
+
+def matched_strength(
+    model,
+    predictor: Predictor,
+    codes,
+    direction,
+    target: str,
+    rise: float = 0.25,
+    max_alpha: float = 3.0,
+    tol: float = 0.005,
+    max_steps: int = 40,
+    batch_size: int = 256,
+) -> MatchedStrength:
+    """The edit size alpha at which ``codes + alpha * unit(direction)`` raises the mean predicted
+    probability of ``target`` by ``rise`` (lowers it, for a negative ``rise``).
+
+    Bisection on alpha in [0, max_alpha] (in [-max_alpha, 0] for a negative rise). It assumes
+    that the mean probability moves monotonically with alpha over that interval, which is what
+    an attribute direction is for; if it does not, the answer is *a* crossing point, not
+    necessarily the first. First the limit is tried: when ``max_alpha`` does not give the rise,
+    the result says so (``reached=False``, alpha at the limit, the change it gives) instead of
+    searching. Otherwise the search stops when the change is within ``tol`` of ``rise`` or
+    after ``max_steps`` halvings, and returns the point of the final bracket that reaches the rise.
+
+    Args:
+        model: has ``decode(codes [B, D]) -> images [B, 3, H, W] in [0, 1]`` (an ``nn.Module``;
+            a GAN in W: ``generator.w_space()``).
+        predictor: has ``attr_names`` and ``predict(images) -> probabilities [B, n_attrs]``
+            (e.g. :func:`fel.classifier.load_pretrained`).
+        codes: [N, D] the faces to edit (e.g. encoded test faces).
+        direction: [D] or [1, D]; normalised here, so alpha is a latent distance.
+        target: the attribute, a name in ``predictor.attr_names`` (case-insensitive).
+        rise: the mean change of the target probability to reach, in (-1, 1), not 0.
+        max_alpha: the largest edit size to try (> 0), e.g. 4 standard deviations of the
+            training codes along the direction.
+        tol: stop when the change is this close to ``rise``.
+        max_steps: at most this many halvings of the bracket.
+        batch_size: codes decoded at once.
+
+    Returns:
+        :class:`MatchedStrength` (``print`` it for one line).
+
+    Raises:
+        KeyError: unknown attribute (the message lists close names).
+        ValueError: bad shapes, non-finite values, a zero direction, or a rise, limit or
+            tolerance out of range.
+    """
+    target = check_attribute(target, predictor.attr_names)
+    codes, d = _codes_and_direction(codes, direction)
+    if not (math.isfinite(rise) and 0 < abs(rise) < 1):
+        raise ValueError(f"rise must lie in (-1, 1) and not be 0, got {rise}")
+    if not (math.isfinite(max_alpha) and max_alpha > 0):
+        raise ValueError(f"max_alpha must be a positive number, got {max_alpha}")
+    if not tol > 0 or max_steps < 1:
+        raise ValueError(f"need tol > 0 and max_steps >= 1, got {tol} and {max_steps}")
+    sign = 1.0 if rise > 0 else -1.0
+    start = mean_probability(model, predictor, codes, target, batch_size)
+    evaluations = 1
+
+    def change(a: float) -> float:  # signed change at alpha = sign * a
+        nonlocal evaluations
+        evaluations += 1
+        return mean_probability(model, predictor, codes + sign * a * d, target, batch_size) - start
+
+    lo, hi = 0.0, float(max_alpha)
+    reached_at_hi = change(hi)
+    if sign * reached_at_hi < abs(rise) - tol:
+        return MatchedStrength(sign * hi, reached_at_hi, rise, False, evaluations)
+    for _ in range(max_steps):
+        if abs(reached_at_hi - rise) <= tol:
+            break
+        mid = (lo + hi) / 2
+        c = change(mid)
+        if sign * c >= abs(rise):
+            hi, reached_at_hi = mid, c
+        else:
+            lo = mid
+            if abs(c - rise) <= tol:
+                return MatchedStrength(sign * mid, c, rise, True, evaluations)
+    return MatchedStrength(sign * hi, reached_at_hi, rise, True, evaluations)
+
+
+def score_edit(
+    predictor: Predictor,
+    before: Tensor,
+    after: Tensor,
+    target: str,
+    faces: np.ndarray | None = None,
+    factor: str | None = None,
+    counterfactual_size: int | None = None,
+) -> dict[str, object]:
+    """One method's edit of a batch, on the course's yardstick.
+
+    Args:
+        predictor: the attribute predictor; for the counterfactual scores, one with SynthFaces'
+            factor head (``factors``, ``factor_index``: :func:`fel.classifier.load_pretrained`).
+        before: the unedited faces as the model renders them, ``decode(z)``, [B, 3, H, W] in [0, 1].
+        after: the edited faces ``decode(z + alpha * d)``, same shape.
+        target: the attribute the edit is meant to change.
+        faces: optional SynthFaces factor rows [B] of the original faces
+            (:func:`fel.data.synthfaces.read_factors`), for the counterfactual scores.
+        factor: the SynthFaces factor behind ``target`` (default ``FACTOR_OF[target]``).
+        counterfactual_size: compute the counterfactual scores at this resolution (``before``
+            and ``after`` are area-averaged down to it), so that models of different resolutions
+            are compared at a common one; default: the images' own.
+
+    Returns:
+        :func:`fel.metrics.edit_report`'s ``target_change``, ``leakage``, ``preservation`` and
+        ``changes``, plus, with ``faces``:
+
+        * ``counterfactual_error``: mean absolute pixel distance between ``after`` and the true
+          rendering of each face with its factor moved as much as the predictor's factor head
+          says the edit moved it (as in notebook 03);
+        * ``counterfactual_floor``: the same distance for ``before`` and the unmoved faces, the
+          part of the error that reconstruction alone already costs.
+    """
+    report = edit_report(predictor, before, after, target)
+    if faces is None:
+        return report
+    target = check_attribute(target, predictor.attr_names)
+    if factor is None:
+        if target not in FACTOR_OF:
+            raise KeyError(
+                f"no SynthFaces factor is known for {target!r}; pass factor=, one of the "
+                f"predictor's factor names (FACTOR_OF covers {', '.join(FACTOR_OF)})"
+            )
+        factor = FACTOR_OF[target]
+    if not hasattr(predictor, "factors"):
+        raise TypeError(
+            "counterfactual scores need a predictor with a SynthFaces factor head "
+            "(factors, factor_index), e.g. fel.classifier.load_pretrained()"
+        )
+    k = predictor.factor_index(factor)
+    with torch.no_grad():
+        moved = (predictor.factors(after)[:, k] - predictor.factors(before)[:, k]).numpy()
+    values = np.clip(faces[factor] + moved, 0.0, 1.0)
+    if counterfactual_size is not None and counterfactual_size != after.shape[-1]:
+        if counterfactual_size > after.shape[-1]:
+            raise ValueError(
+                f"counterfactual_size {counterfactual_size} is larger than the images "
+                f"({after.shape[-1]}): scores are compared at a resolution all models reach"
+            )
+        before, after = (
+            F.interpolate(x.float(), size=counterfactual_size, mode="area") for x in (before, after)
+        )
+    report["counterfactual_error"] = counterfactual_error(after, faces, factor, values)
+    report["counterfactual_floor"] = counterfactual_error(before, faces, factor, faces[factor])
+    return report
+
+
+def psnr(reference: Tensor, images: Tensor) -> float:
+    """Mean over the batch of each image's peak signal-to-noise ratio, in dB, for images
+    [B, 3, H, W] in [0, 1]: ``10 log10(1 / MSE)`` (an exact copy gives ``inf``)."""
+    if reference.shape != images.shape:
+        raise ValueError(
+            f"reference {tuple(reference.shape)} and images {tuple(images.shape)} differ in shape"
+        )
+    mse = (images.float().cpu() - reference.float().cpu()).square().flatten(1).mean(1)
+    return float((-10 * mse.double().log10()).mean())
+
+
+@torch.no_grad()
+def decode_latency(model, codes: Tensor, repeats: int = 10) -> float:
+    """Median milliseconds of one ``model.decode(codes)`` call (after one untimed warm-up call),
+    for codes [B, D]; divide by B for a per-face figure."""
+    codes = torch.as_tensor(codes).to(model_device(model))
+    model.decode(codes)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.decode(codes)
+        if codes.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - start))
+    return float(np.median(times))

@@ -1,0 +1,200 @@
+"""fel.comparison with toy models whose target probability is a known function of alpha."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fel.comparison import (
+    FACTOR_OF,
+    MatchedStrength,
+    decode_latency,
+    matched_strength,
+    mean_probability,
+    psnr,
+    score_edit,
+)
+from fel.data.synthfaces import counterfactual, render_aligned, sample_factors
+
+
+class PixelModel(nn.Module):
+    """decode: z [B, D] -> images [B, 3, 4, 4], every pixel of image i equal to z[i, 0]."""
+
+    def __init__(self):
+        super().__init__()
+        self.decodes = 0
+
+    def decode(self, z):
+        self.decodes += 1
+        return z[:, :1, None, None].expand(-1, 3, 4, 4).clone()
+
+
+class LogisticPredictor:
+    """'Smiling' = sigmoid(k * (mean pixel - 0.5)); 'Male' constant."""
+
+    attr_names = ["Smiling", "Male"]
+
+    def __init__(self, k: float = 4.0):
+        self.k = k
+
+    def predict(self, images):
+        x = images.mean((1, 2, 3))
+        return torch.stack([torch.sigmoid(self.k * (x - 0.5)), torch.full_like(x, 0.3)], 1)
+
+
+class LinearPredictor:
+    """'Smiling' = mean pixel, so the mean probability is exactly linear in alpha."""
+
+    attr_names = ["Smiling"]
+
+    def predict(self, images):
+        return images.mean((1, 2, 3))[:, None]
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_bisection_finds_the_closed_form_alpha_of_a_logistic_toy():
+    # Every code has pixel value 0.5 (p = 0.5); moving by alpha along axis 0 gives
+    # p = sigmoid(k * alpha), so p = 0.5 + rise at alpha = logit(0.5 + rise) / k.
+    k, rise = 4.0, 0.3
+    codes = torch.zeros(5, 3)
+    codes[:, 0] = 0.5
+    codes[:, 1:] = torch.randn(5, 2)  # other coordinates do not matter to this model
+    result = matched_strength(PixelModel(), LogisticPredictor(k), codes, torch.tensor([2.0, 0, 0]),
+                              "smiling", rise=rise, max_alpha=5.0, tol=1e-5)  # fmt: skip
+    assert isinstance(result, MatchedStrength) and result.reached
+    assert result.alpha == pytest.approx(logit(0.5 + rise) / k, abs=1e-3)
+    assert result.change == pytest.approx(rise, abs=1e-5)
+    assert "gives +0.300" in str(result)
+
+
+def test_a_fall_is_found_on_the_negative_side():
+    codes = torch.full((4, 2), 0.5)
+    r = matched_strength(PixelModel(), LogisticPredictor(4.0), codes, torch.tensor([1.0, 0]),
+                         "Smiling", rise=-0.2, max_alpha=5.0, tol=1e-5)  # fmt: skip
+    assert r.reached and r.alpha == pytest.approx(logit(0.3) / 4.0, abs=1e-3) and r.alpha < 0
+    assert r.change == pytest.approx(-0.2, abs=1e-5)
+
+
+def test_different_faces_average_and_the_unit_direction_sets_the_scale():
+    # Linear toy: p_i = x_i + alpha * cos(direction, axis 0); the mean rises by alpha * cos.
+    codes = torch.tensor([[0.1, 0.0], [0.3, 1.0], [0.2, -1.0]])
+    direction = torch.tensor([3.0, 4.0])  # unit: (0.6, 0.8), so alpha moves pixels by 0.6 alpha
+    r = matched_strength(PixelModel(), LinearPredictor(), codes, direction[None], "Smiling",
+                         rise=0.3, max_alpha=2.0, tol=1e-6)  # fmt: skip
+    assert r.alpha == pytest.approx(0.3 / 0.6, abs=1e-4)
+    assert mean_probability(PixelModel(), LinearPredictor(), codes, "Smiling") == pytest.approx(0.2)
+
+
+def test_an_unreachable_rise_is_reported_not_returned_as_an_answer():
+    model = PixelModel()
+    codes = torch.full((3, 2), 0.5)
+    r = matched_strength(model, LogisticPredictor(4.0), codes, torch.tensor([1.0, 0]),
+                         "Smiling", rise=0.45, max_alpha=0.5)  # fmt: skip
+    best = 1 / (1 + math.exp(-4.0 * 0.5)) - 0.5  # the most alpha = 0.5 can give: 0.381
+    assert not r.reached and r.alpha == 0.5 and r.change == pytest.approx(best, abs=1e-6)
+    assert r.evaluations == 2 and model.decodes == 2  # start and limit only: no search
+    assert "NOT REACHED" in str(r)
+    # A direction the predictor does not see at all: nothing to reach.
+    flat = matched_strength(PixelModel(), LogisticPredictor(), codes, torch.tensor([0, 1.0]),
+                            "Smiling", max_alpha=3.0)  # fmt: skip
+    assert not flat.reached and flat.change == pytest.approx(0.0)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model, pred, codes, d = PixelModel(), LogisticPredictor(), torch.zeros(2, 3), torch.ones(3)
+    with pytest.raises(KeyError, match="did you mean 'Smiling'"):
+        matched_strength(model, pred, codes, d, "Smilng")
+    with pytest.raises(ValueError, match=r"direction must be \[D\] with D = 3"):
+        matched_strength(model, pred, codes, torch.ones(4), "Smiling")
+    with pytest.raises(ValueError, match=r"codes must be \[N, D\]"):
+        matched_strength(model, pred, torch.zeros(3), d, "Smiling")
+    with pytest.raises(ValueError, match="direction is zero"):
+        matched_strength(model, pred, codes, torch.zeros(3), "Smiling")
+    with pytest.raises(ValueError, match="finite"):
+        matched_strength(model, pred, codes, torch.tensor([1.0, float("nan"), 0]), "Smiling")
+    for rise in (0.0, 1.0, -1.5, float("nan")):
+        with pytest.raises(ValueError, match="rise must lie in"):
+            matched_strength(model, pred, codes, d, "Smiling", rise=rise)
+    with pytest.raises(ValueError, match="max_alpha"):
+        matched_strength(model, pred, codes, d, "Smiling", max_alpha=0)
+    with pytest.raises(ValueError, match="tol"):
+        matched_strength(model, pred, codes, d, "Smiling", tol=0)
+
+
+class FactorPredictor(LinearPredictor):
+    """A predictor with a factor head: 'smile' read off as the mean pixel."""
+
+    factor_names = ["smile"]
+
+    def factor_index(self, name):
+        return self.factor_names.index(name)
+
+    def factors(self, images):
+        return images.mean((1, 2, 3))[:, None]
+
+
+def _render(faces, smiles, size=16):
+    images = [render_aligned(counterfactual(f, smile=v), size) for f, v in zip(faces, smiles)]
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_score_edit_adds_the_counterfactual_error_and_its_floor():
+    faces = sample_factors(2, seed=3)
+    before = _render(faces, faces["smile"])  # a perfect reconstruction: floor 0
+    after = before.clone()
+    r = score_edit(FactorPredictor(), before, after, "Smiling", faces=faces)
+    assert r["target_change"] == 0.0 and r["counterfactual_floor"] == pytest.approx(0, abs=1e-7)
+    assert r["counterfactual_error"] == pytest.approx(0, abs=1e-7)  # no move, no error
+    brighter = (before + 0.1).clamp(0, 1)  # the factor head reads a smile change; the truth differs
+    r = score_edit(FactorPredictor(), before, brighter, "Smiling", faces=faces)
+    assert r["counterfactual_error"] > 0.01 and set(r) >= {"leakage", "preservation", "changes"}
+    assert "counterfactual_error" not in score_edit(FactorPredictor(), before, after, "Smiling")
+
+
+def test_score_edit_needs_a_factor_and_a_factor_head():
+    faces = sample_factors(1, seed=3)
+    x = torch.zeros(1, 3, 8, 8)
+    assert FACTOR_OF["Smiling"] == "smile"
+    wavy = type("WavyPredictor", (FactorPredictor,), {"attr_names": ["Wavy_Hair"]})()
+    with pytest.raises(KeyError, match="pass factor="):
+        score_edit(wavy, x, x, "Wavy_Hair", faces=faces)
+    with pytest.raises(TypeError, match="factor head"):
+        score_edit(LinearPredictor(), x, x, "Smiling", faces=faces)
+
+
+def test_psnr_and_decode_latency():
+    x = torch.zeros(2, 3, 4, 4)
+    assert psnr(x, x + 0.1) == pytest.approx(20.0)  # MSE 0.01 -> 20 dB
+    assert psnr(x, x) == float("inf")
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(x, torch.zeros(2, 3, 5, 5))
+
+    class Slow(PixelModel):
+        def decode(self, z):
+            time.sleep(0.01)
+            return super().decode(z)
+
+    model = Slow()
+    ms = decode_latency(model, torch.zeros(1, 2), repeats=3)
+    assert 9 < ms < 200 and model.decodes == 4  # one warm-up, three timed
+
+
+def test_counterfactual_scores_at_a_common_resolution():
+    faces = sample_factors(2, seed=3)
+    before = _render(faces, faces["smile"], size=32)
+    r = score_edit(
+        FactorPredictor(), before, before, "Smiling", faces=faces, counterfactual_size=16
+    )
+    assert r["counterfactual_floor"] < 0.02  # area-averaged 32 -> 16 is close to a 16 render
+    with pytest.raises(ValueError, match="larger than the images"):
+        score_edit(
+            FactorPredictor(), before, before, "Smiling", faces=faces, counterfactual_size=64
+        )
