@@ -183,7 +183,8 @@ def _boundaries(args: argparse.Namespace) -> None:
     for name, entry in report["attributes"].items():
         for space in ("z", "w"):
             val, rest = entry[space]["val_accuracy"], entry[space]["remaining_accuracy"]
-            print(f"{name:22s} {space:5s} {val:8.3f} {rest:14.3f}")
+            rest = "-" if rest is None else f"{rest:.3f}"  # None: chosen_ratio 0.5 leaves none
+            print(f"{name:22s} {space:5s} {val:8.3f} {rest:>14s}")
     seconds = report["seconds"]
     print(f"sampled, synthesised and scored {args.n} faces in {seconds['sample_and_score']:.1f} s; "
           f"fitted {2 * len(report['attributes'])} boundaries in {seconds['fit']:.1f} s")  # fmt: skip

@@ -80,7 +80,7 @@ def _codes_and_direction(codes, direction) -> tuple[Tensor, Tensor]:
         raise ValueError("codes and direction must be finite")
     if d.norm() == 0:
         raise ValueError("direction is zero: there is no way to move along it")
-    return codes, unit(d)
+    return codes, unit(d).to(codes.device)
 
 
 @torch.no_grad()
@@ -267,12 +267,15 @@ def decode_latency(model, codes: Tensor, repeats: int = 10) -> float:
     """Median milliseconds of one ``model.decode(codes)`` call (after one untimed warm-up call),
     for codes [B, D]; divide by B for a per-face figure."""
     codes = torch.as_tensor(codes).to(model_device(model))
+    cuda = codes.device.type == "cuda"
     model.decode(codes)
     times = []
     for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()  # the previous call's kernels are not this one's time
         start = time.perf_counter()
         model.decode(codes)
-        if codes.device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
         times.append(1000 * (time.perf_counter() - start))
     return float(np.median(times))

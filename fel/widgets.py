@@ -161,11 +161,18 @@ class LatentEditor:
     def add_control(self, control: widgets.ValueWidget, apply: Callable[[Any], None]) -> None:
         """Show ``control`` under the direction sliders; when its value changes, call
         ``apply(value)`` (which changes how the model decodes, e.g. a truncation setting) and
-        re-render both pictures, since the original is decoded by the same model."""
+        re-render both pictures, since the original is decoded by the same model. A failure is
+        shown in the status line, as in :meth:`render`. :meth:`reset` leaves controls as they are.
+        """
 
         def on_change(change) -> None:
-            apply(change["new"])
-            self._render_original()
+            try:
+                apply(change["new"])
+                self._render_original()
+            except Exception as err:  # shown to the user, who would otherwise see nothing happen
+                self.status.value = f"<span style='color:#c00'>could not apply {html.escape(str(change['new']))}: {type(err).__name__}: {html.escape(str(err))}</span>"
+                self.error = err
+                return
             self.render()
 
         apply(control.value)

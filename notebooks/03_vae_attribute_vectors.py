@@ -316,7 +316,7 @@ editor.reset()
 # - Correlated labels make correlated directions; orthogonalisation and balancing reduce the leak.
 # - `LatentEditor` turns any model with `encode`/`decode` into a live slider editor.
 #
-# **Next:** `04_interfacegan`: directions from linear classifiers in a GAN's latent space.
+# **Next:** `04_interfacegan_boundaries`: directions from linear classifiers in a GAN's latent space.
 #
 # ## References
 # - A. B. L. Larsen, S. K. Sønderby, H. Larochelle, O. Winther. *Autoencoding beyond pixels using a

@@ -159,6 +159,31 @@ def test_score_edit_adds_the_counterfactual_error_and_its_floor():
     assert "counterfactual_error" not in score_edit(FactorPredictor(), before, after, "Smiling")
 
 
+class TrueFactors(FactorPredictor):
+    """A perfect factor head: the smile each registered rendering was drawn with."""
+
+    def __init__(self, images, smiles):
+        self.known = list(zip(images, smiles))
+
+    def factors(self, images):
+        values = [next(v for known, v in self.known if torch.equal(known, x)) for x in images]
+        return torch.tensor(values, dtype=torch.float32)[:, None]
+
+
+def test_an_edit_that_is_the_true_counterfactual_scores_zero_error():
+    faces = sample_factors(3, seed=5)
+    start = np.clip(faces["smile"], 0.0, 0.6)
+    faces["smile"] = start
+    before, after = _render(faces, start, 64), _render(faces, start + 0.3, 64)
+    truth = TrueFactors([*before, *after], [*start, *(start + 0.3)])
+    r = score_edit(truth, before, after, "Smiling", faces=faces)
+    assert r["counterfactual_floor"] == pytest.approx(0, abs=1e-7)
+    assert r["counterfactual_error"] == pytest.approx(0, abs=1e-7)  # moved by +0.3: the truth
+    backwards = TrueFactors([*before, *after], [*(start + 0.3), *start])  # a head that reads -0.3
+    wrong = score_edit(backwards, before, after, "Smiling", faces=faces)
+    assert wrong["counterfactual_error"] > 5e-4  # a smile is a small part of the face
+
+
 def test_score_edit_needs_a_factor_and_a_factor_head():
     faces = sample_factors(1, seed=3)
     x = torch.zeros(1, 3, 8, 8)

@@ -18,8 +18,8 @@ def gan_editor(generator: Generator, w: Tensor, directions: Mapping[str, Tensor]
 
     Edits are ``w + sum_k alpha_k n_k`` in W; the truncation slider sets
     ``generator.truncation`` (psi), which ``decode_w`` applies *after* the edit, and re-renders
-    both pictures. The editor's "test face" picker inverts faces into W (slow: an
-    optimisation per face).
+    both pictures; the slider is ``editor.truncation_slider``. The editor's "test face" picker
+    inverts faces into W (slow: an optimisation per face).
 
     Args:
         generator: e.g. :func:`fel.interface_gan.load_pretrained`; its ``truncation`` is changed.
@@ -27,7 +27,8 @@ def gan_editor(generator: Generator, w: Tensor, directions: Mapping[str, Tensor]
         directions: name -> W direction [w_dim] (boundary normals), normalised by the editor.
         ranges: slider ranges in W distances, as for ``LatentEditor``.
         truncation: the slider's starting psi in [0, 1].
-        options: passed to ``LatentEditor`` (``faces``, ``scale``, ``compare``, ...).
+        options: passed to ``LatentEditor`` (``faces``, ``scale``, ``compare``, ``continuous``,
+            ...); ``continuous`` applies to the truncation slider too.
     """
     if not 0.0 <= truncation <= 1.0:
         raise ValueError(f"truncation must be in [0, 1], got {truncation}")
@@ -35,9 +36,9 @@ def gan_editor(generator: Generator, w: Tensor, directions: Mapping[str, Tensor]
     editor = LatentEditor(generator.w_space(), w, directions, ranges, **options)
     slider = widgets.FloatSlider(value=truncation, min=0.0, max=1.0, step=0.05,
                                  description="truncation ψ", readout_format=".2f",
-                                 continuous_update=editor.decode_seconds < 0.1,
+                                 continuous_update=editor.sliders[next(iter(editor.sliders))].continuous_update,
                                  style={"description_width": "initial"},
                                  layout=widgets.Layout(width="420px"))  # fmt: skip
     editor.add_control(slider, lambda psi: setattr(generator, "truncation", float(psi)))
-    editor.truncation = slider
+    editor.truncation_slider = slider
     return editor
