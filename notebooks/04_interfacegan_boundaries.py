@@ -204,9 +204,9 @@ for a in ATTRIBUTES:
 # bangs, although 8-13% of the real faces have them. That is *mode dropping*: a GAN is never told
 # to cover every kind of face, only to fool its discriminator, and rare, small details are the
 # first thing a small GAN trained briefly leaves out. Their boundaries are fitted anyway: the SVM
-# separates the 5% of samples the predictor finds *least unlikely* to have narrow eyes from the 5%
-# it finds most unlikely, and it does so well (validation accuracy up to 0.95 in W), because the
-# two groups do differ in *something*. The remaining accuracy, about 0.5, tells the truth: on the
+# separates the 5% of samples with the highest predicted probability of narrow eyes (still far
+# below 0.5) from the 5% with the lowest, and it does so well (validation accuracy up to 0.95 in
+# W), because the two groups do differ in *something*. The remaining accuracy, about 0.5, tells the truth: on the
 # other 90% of faces the boundary predicts nothing, and section 5 shows that moving along it does
 # not narrow any eyes. A high validation accuracy on the extremes does not make an attribute
 # editable; InterfaceGAN can only find what the generator draws.
@@ -215,8 +215,8 @@ for a in ATTRIBUTES:
 # 0.98-1.0 against 0.94-0.96; Young: 0.96 against 0.82). Young's remaining accuracy is below
 # chance, because 96% of the samples are young: the midpoint score that splits the remaining
 # faces into "young" and "not young" sits far from where most of them lie. (The LinearSVC warning
-# above comes from the dropped attributes, whose extremes do not separate cleanly.) W's advantage is the point of the mapping network:
-# Z must be a Gaussian, so if, say, smiling faces are rare among young ones, Z has to *warp* the
+# above comes from the dropped attributes, whose extremes do not separate cleanly.) W's advantage
+# is the point of the mapping network: Z must be a Gaussian, so if, say, smiling faces are rare among young ones, Z has to *warp* the
 # attribute boundaries to fit the data; W is learned and can keep them flat (Karras et al. 2019
 # call this disentanglement by the mapping network). From here on the notebook mostly edits in W.
 #
