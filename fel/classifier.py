@@ -263,7 +263,7 @@ def train_classifier(
         the final checkpoint payload; ``meta["test"]`` holds the test-split report.
     """
     from fel.data import CelebA
-    from fel.training import train
+    from fel.training import data_meta, train
 
     train_faces = CelebA(root, split="train", size=size)
     valid_faces = CelebA(root, split="valid", size=size)
@@ -284,12 +284,7 @@ def train_classifier(
 
     model_config = {"attr_names": list(train_faces.attr_names), "factor_names": list(factor_names),
                     "width": width, "size": size}  # fmt: skip
-    meta = {
-        "dataset": dataset_name,
-        "root": str(root),
-        "resolution": size,
-        "train_images": len(train_faces),
-    }
+    meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, make_loss(attr_weight), dataset, config, out, model_config, meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     test_faces = CelebA(root, split="test", size=size)

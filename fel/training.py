@@ -200,6 +200,14 @@ def sync_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+def data_meta(
+    dataset: str, root: str | os.PathLike, resolution: int, train_images: int
+) -> dict[str, Any]:
+    """What every recipe records about its training data in the checkpoint's metadata."""
+    return {"dataset": dataset, "root": str(root), "resolution": resolution,
+            "train_images": train_images}  # fmt: skip
+
+
 def _lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps

@@ -69,7 +69,7 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config, gl
         the final checkpoint payload; ``meta["test"]`` holds the test bits/dim.
     """
     from fel.data import CelebA
-    from fel.training import train
+    from fel.training import data_meta, train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,12 +97,7 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config, gl
         save_grids(net, valid, out, f"epoch{epoch:03d}")
         return {"valid_bpd": evaluate(net, valid)["bits_per_dim"]}
 
-    meta = {
-        "dataset": dataset_name,
-        "root": str(root),
-        "resolution": size,
-        "train_images": len(train_faces),
-    }
+    meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     test = CelebA(root, split="test", size=size).images  # memory-mapped

@@ -135,7 +135,7 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config, gan
     """
     from fel.classifier import load_pretrained as load_classifier
     from fel.data import CelebA
-    from fel.training import train
+    from fel.training import data_meta, train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,12 +150,7 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config, gan
         r = evaluate(net.generator_ema, valid, classifier)
         return {"valid_fd": r["fd"], "valid_fd_real": r["fd_real"]}
 
-    meta = {
-        "dataset": dataset_name,
-        "root": str(root),
-        "resolution": size,
-        "train_images": len(train_faces),
-    }
+    meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     result["model"] = generator_state(result["model"])

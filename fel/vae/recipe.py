@@ -70,7 +70,7 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
         the final checkpoint payload; ``meta["test"]`` holds test ELBO (nats) and bits/dim.
     """
     from fel.data import CelebA
-    from fel.training import train
+    from fel.training import data_meta, train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,12 +84,7 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
         r = evaluate(net, valid)
         return {"valid_elbo": r["elbo"], "valid_bpd": r["bits_per_dim"]}
 
-    meta = {
-        "dataset": dataset_name,
-        "root": str(root),
-        "resolution": vae_config.size,
-        "train_images": len(train_faces),
-    }
+    meta = data_meta(dataset_name, root, vae_config.size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     model.fit_prior(encode_all(model, train_faces.images))
