@@ -40,9 +40,9 @@ class LatentEditor:
         continuous: update while a slider moves; ``None`` decides from one timed warm decode
             (continuous when a decode takes under 0.1 s, else on release).
 
-    The widget is ``editor.widget``; ``editor.sliders``, ``editor.image`` and ``editor.reset()``
-    are there for scripts and tests; :meth:`add_control` adds a setting of the model itself
-    (e.g. the GAN's truncation).
+    The widget is ``editor.widget``; ``editor.sliders``, ``editor.image``, ``editor.continuous``
+    (the update mode chosen) and ``editor.reset()`` are there for scripts and tests;
+    :meth:`add_control` adds a setting of the model itself (e.g. the GAN's truncation).
     """
 
     def __init__(
@@ -79,6 +79,7 @@ class LatentEditor:
         self.decode_seconds = self._timed_decode()
         if continuous is None:
             continuous = self.decode_seconds < 0.1
+        self.continuous = continuous
         self.sliders = {}
         for name in self.directions:
             lo, hi = ranges[name] if isinstance(ranges, Mapping) else ranges
@@ -145,12 +146,16 @@ class LatentEditor:
         try:
             self.image.value = png_bytes(self._decode(self.code()), scale=self.scale)
         except Exception as err:  # shown to the user, who would otherwise see nothing happen
-            self.status.value = f"<span style='color:#c00'>could not render: {type(err).__name__}: {html.escape(str(err))}</span>"
-            self.error = err
+            self._show_error("could not render", err)
             return
         self.error = None
         ms = 1000 * (time.perf_counter() - start)
         self.status.value = f"<small>decode + PNG: {ms:.0f} ms on {self.device.type}</small>"
+
+    def _show_error(self, what: str, err: Exception) -> None:
+        """Keep ``err`` in ``self.error`` and show it in red in the status line."""
+        self.status.value = f"<span style='color:#c00'>{html.escape(what)}: {type(err).__name__}: {html.escape(str(err))}</span>"
+        self.error = err
 
     def _render_original(self) -> None:
         self.original.value = png_bytes(self._decode(self.z0), scale=self.scale)
@@ -170,8 +175,7 @@ class LatentEditor:
                 apply(change["new"])
                 self._render_original()
             except Exception as err:  # shown to the user, who would otherwise see nothing happen
-                self.status.value = f"<span style='color:#c00'>could not apply {html.escape(str(change['new']))}: {type(err).__name__}: {html.escape(str(err))}</span>"
-                self.error = err
+                self._show_error(f"could not apply {change['new']}", err)
                 return
             self.render()
 

@@ -473,6 +473,8 @@ def test_gan_editor_edits_in_w_and_its_truncation_slider_redraws_both_pictures()
     assert g.truncation == 1.0
     assert editor.original.value != original and editor.image.value != edited
     assert editor.image.value == picture(w + 2.0 * n)
+    on_release = gan_editor(g, w, {"n": torch.randn(16)}, continuous=False, scale=1)
+    assert not on_release.continuous and not on_release.truncation_slider.continuous_update
     with pytest.raises(ValueError, match="truncation"):
         gan_editor(g, w, {"n": torch.randn(16)}, truncation=1.5)
 

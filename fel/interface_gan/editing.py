@@ -36,7 +36,7 @@ def gan_editor(generator: Generator, w: Tensor, directions: Mapping[str, Tensor]
     editor = LatentEditor(generator.w_space(), w, directions, ranges, **options)
     slider = widgets.FloatSlider(value=truncation, min=0.0, max=1.0, step=0.05,
                                  description="truncation ψ", readout_format=".2f",
-                                 continuous_update=editor.sliders[next(iter(editor.sliders))].continuous_update,
+                                 continuous_update=editor.continuous,
                                  style={"description_width": "initial"},
                                  layout=widgets.Layout(width="420px"))  # fmt: skip
     editor.add_control(slider, lambda psi: setattr(generator, "truncation", float(psi)))
