@@ -55,7 +55,7 @@ def _data_sheet(args: argparse.Namespace) -> None:
 def _bench_data(args: argparse.Namespace) -> None:
     from fel.bench import bench_data
 
-    bench_data(root=args.root, n=args.n, size=args.size, workers=args.workers)
+    bench_data(root=args.root, n=args.n, size=args.size, workers=args.workers, repeats=args.repeats)
 
 
 def _dataset_root(args: argparse.Namespace) -> Path:
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks that print tables")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
     bdata = bench_cmds.add_parser(
-        "data", help="SynthFaces writing, first decoding pass, cached reads"
+        "data", help="the reader (first pass, cached reads) against torchvision's pipeline"
     )
     bdata.add_argument(
         "--root",
@@ -342,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     bdata.add_argument("--size", type=int, default=64, help="image size (default: %(default)s)")
     bdata.add_argument(
         "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+    )
+    bdata.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="rounds; the table shows medians (default: %(default)s)",
     )
     bdata.set_defaults(run=_bench_data)
     btrain = bench_cmds.add_parser(

@@ -1,7 +1,9 @@
 """A small hand-written CelebA tree, in every accepted layout, for the reader's tests.
 
 Five images; each is a flat colour with a white square at a known place, so a test can check
-the crop. Rows use CelebA's irregular spacing; labels are written out by hand below.
+the crop. Rows use CelebA's irregular spacing; labels are written out by hand below. The framed
+variant paints each 148x148 centre crop in one colour and the border around it in another, so
+any border that leaks into a reader's output shows as colour error.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,29 @@ def jpeg_bytes(i: int) -> bytes:
     img = np.zeros((218, 178, 3), np.uint8)
     img[:] = COLOURS[i]
     img[35:60, 15:40] = 255  # white square at the top-left corner of the 148 crop
+    return _jpeg(img)
+
+
+# (crop colour, border colour) of each framed image
+FRAMES = [
+    ((200, 40, 40), (40, 200, 200)),
+    ((40, 200, 40), (200, 40, 200)),
+    ((40, 40, 200), (220, 220, 40)),
+    ((200, 200, 40), (30, 30, 30)),
+    ((128, 128, 128), (250, 250, 250)),
+]
+
+
+def framed_jpeg_bytes(i: int) -> bytes:
+    """Image ``i`` framed: the centred 148x148 crop (rows 35:183, columns 15:163) in
+    ``FRAMES[i][0]``, everything outside it in ``FRAMES[i][1]``."""
+    img = np.zeros((218, 178, 3), np.uint8)
+    img[:] = FRAMES[i][1]
+    img[35:183, 15:163] = FRAMES[i][0]
+    return _jpeg(img)
+
+
+def _jpeg(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
@@ -62,8 +88,11 @@ def partition_csv() -> str:
     return "image_id,partition\n" + "".join(f"{f},{p}\n" for f, p in zip(FILES, PARTITION))
 
 
-def make_tree(root: Path, layout: str = "official") -> Path:
-    """Write the fake tree at ``root`` in ``layout`` (official, torchvision, kaggle, zip)."""
+def make_tree(
+    root: Path, layout: str = "official", image: Callable[[int], bytes] = jpeg_bytes
+) -> Path:
+    """Write the fake tree at ``root`` in ``layout`` (official, torchvision, kaggle, zip), with
+    ``image(i)`` as the bytes of image ``i``."""
     base = root / "celeba" if layout == "torchvision" else root
     base.mkdir(parents=True, exist_ok=True)
     if layout == "kaggle":
@@ -77,11 +106,11 @@ def make_tree(root: Path, layout: str = "official") -> Path:
     if layout == "zip":
         with zipfile.ZipFile(base / "img_align_celeba.zip", "w") as zf:
             for i, f in enumerate(FILES):
-                zf.writestr(f"img_align_celeba/{f}", jpeg_bytes(i))
+                zf.writestr(f"img_align_celeba/{f}", image(i))
     else:
         images.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(FILES):
-            (images / f).write_bytes(jpeg_bytes(i))
+            (images / f).write_bytes(image(i))
     return root
 
 

@@ -195,21 +195,25 @@ def test_score_edit_needs_a_factor_and_a_factor_head():
         score_edit(LinearPredictor(), x, x, "Smiling", faces=faces)
 
 
-def test_psnr_and_decode_latency():
+def test_psnr_and_decode_latency(monkeypatch):
     x = torch.zeros(2, 3, 4, 4)
     assert psnr(x, x + 0.1) == pytest.approx(20.0)  # MSE 0.01 -> 20 dB
     assert psnr(x, x) == float("inf")
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(x, torch.zeros(2, 3, 5, 5))
 
-    class Slow(PixelModel):
+    clock = [0.0]
+    durations = iter([5.0, 0.030, 0.010, 0.070])  # seconds: a slow first call, then three
+
+    class Timed(PixelModel):
         def decode(self, z):
-            time.sleep(0.01)
+            clock[0] += next(durations)
             return super().decode(z)
 
-    model = Slow()
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])  # a clock only decode moves
+    model = Timed()
     ms = decode_latency(model, torch.zeros(1, 2), repeats=3)
-    assert 9 < ms < 200 and model.decodes == 4  # one warm-up, three timed
+    assert ms == pytest.approx(30.0) and model.decodes == 4  # the warm-up untimed; the median
 
 
 def test_counterfactual_scores_at_a_common_resolution():

@@ -23,6 +23,7 @@ from fel.flow.model import (
     unsqueeze,
 )
 from fel.flow.recipe import evaluate, loss_fn, train_glow
+from tests.ddp import run_ranks
 
 SHIPPED = fel.CHECKPOINT_DIR / "glow.pt"
 
@@ -300,14 +301,9 @@ def test_shipped_glow_encodes_exactly_and_scores_unseen_faces():
         assert torch.isfinite(model.decode(z + 2 * d)).all()
 
 
-def _ddp_glow_worker(rank, port, root, out, queue):
-    import os
-
+def _ddp_glow_worker(rank, root, out):
     from fel.training import TrainConfig, setup_distributed
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
     d = setup_distributed(torch.device("cpu"))
     torch.manual_seed(0)  # the same initial weights on both ranks, as torchrun runs the same code
     cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-3, warmup_steps=2, amp=False)
@@ -315,35 +311,16 @@ def _ddp_glow_worker(rank, port, root, out, queue):
         root, out, cfg, GlowConfig(size=16, levels=2, steps=1, hidden=8), max_steps=4
     )
     state = torch.cat([v.flatten().float() for v in result["model"].values()])
-    queue.put((rank, state.numpy(), d.world))  # by value: the sender exits right after
-    torch.distributed.destroy_process_group()
+    return state.numpy(), d.world
 
 
 def test_glow_trains_under_ddp_with_one_set_of_weights(tmp_path):
     """Two gloo processes (torchrun-style): the recipe runs under DDP (ActNorm initialised before
     wrapping, the loss through the wrapper) and both ranks end with the same weights."""
-    import socket
-
-    import torch.multiprocessing as mp
-
     from fel.data.synthfaces import write_synthfaces
 
     root = write_synthfaces(tmp_path / "sf", n=120, seed=3, workers=1, progress=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_ddp_glow_worker, args=(r, port, root, tmp_path / "run", queue))
-             for r in range(2)]  # fmt: skip
-    for p in procs:
-        p.start()
-    results = dict(
-        (rank, (state, world)) for rank, state, world in [queue.get(timeout=180) for _ in procs]
-    )
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    results = run_ranks(_ddp_glow_worker, root, tmp_path / "run")
     assert results[0][1] == results[1][1] == 2
     assert np.array_equal(results[0][0], results[1][0])
     assert (tmp_path / "run" / "last.pt").exists()

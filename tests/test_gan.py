@@ -5,7 +5,6 @@ against closed forms, training, export and loading."""
 from __future__ import annotations
 
 import math
-import socket
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from fel.interface_gan.recipe import TRAIN_COMMAND, evaluate, load_pretrained, l
 from fel.metrics import classifier_features, frechet_distance, gaussian_frechet_distance
 from fel.training import Distributed, TrainConfig, train
 from fel.viz import png_bytes
+from tests.ddp import run_ranks
 
 SHIPPED = fel.CHECKPOINT_DIR / "gan.pt"
 CLASSIFIER = fel.CHECKPOINT_DIR / "classifier.pt"
@@ -222,12 +222,6 @@ def test_a_few_training_steps_change_both_networks(tmp_path):
 # ----------------------------------------------------------------------------- DDP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 DDP_CONFIG = GANConfig(size=8, z_dim=8, w_dim=8, mapping_layers=1, g_channels=(8, 4),
                        d_channels=(8, 4), mbstd_group=1, r1_every=2)  # fmt: skip
 DDP_TRAIN = TrainConfig(epochs=1, batch_size=8, lr=1e-2, warmup_steps=1, **GAN_TRAIN)
@@ -237,38 +231,21 @@ def _ddp_data() -> TensorDataset:
     return TensorDataset(torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
 
 
-def _ddp_worker(rank, port, out, queue):
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
+def _ddp_worker(rank, out):
     from fel.training import setup_distributed
 
     d = setup_distributed(torch.device("cpu"))
     torch.manual_seed(1)
     gan = GAN(DDP_CONFIG)
     result = train(gan, loss_fn, _ddp_data(), DDP_TRAIN, out, {}, dist_=d, max_steps=4)
-    queue.put((rank, {k: v.numpy() for k, v in result["model"].items()}))
-    torch.distributed.destroy_process_group()
+    return {k: v.numpy() for k, v in result["model"].items()}
 
 
 def test_two_processes_train_like_one_on_the_global_batch(tmp_path):
     """torchrun-style DDP on gloo: gradients of both networks all-reduced (R1 steps included),
     the same fakes as one process, identical weights on both processes. (Minibatch-stddev groups
     of 1 make every image's loss independent of the others, so the runs can be compared.)"""
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue, port = ctx.Queue(), _free_port()
-    out = tmp_path / "ddp"
-    procs = [ctx.Process(target=_ddp_worker, args=(r, port, out, queue)) for r in (0, 1)]
-    for p in procs:
-        p.start()
-    states = dict(queue.get(timeout=180) for _ in procs)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    states = run_ranks(_ddp_worker, tmp_path / "ddp")
     torch.manual_seed(1)
     one = train(GAN(DDP_CONFIG), loss_fn, _ddp_data(), DDP_TRAIN, tmp_path / "one", {},
                 dist_=CPU, max_steps=4)["model"]  # fmt: skip

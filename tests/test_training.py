@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
 from torch import nn
@@ -11,6 +9,7 @@ from torch.utils.data import TensorDataset
 
 from fel.checkpoints import load_checkpoint
 from fel.training import Distributed, StepBatches, TrainConfig, TrainingDiverged, train
+from tests.ddp import run_ranks
 
 
 def _data(n=96):
@@ -104,23 +103,7 @@ def test_step_batches_split_each_global_batch_across_processes():
         StepBatches(50, 9, 3, 0, 12, Distributed(0, 2))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank, port, out, queue):
-    import os
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE="2",
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
+def _ddp_worker(rank, out):
     cfg = TrainConfig(
         epochs=2, batch_size=16, lr=1e-2, warmup_steps=2, amp=False, checkpoint_every=100
     )
@@ -132,28 +115,13 @@ def _ddp_worker(rank, port, out, queue):
     for p in model.parameters():
         nn.init.normal_(p, std=0.3)
     result = train(model, mse, _data(), cfg, out, {}, dist_=d)
-    if rank == 0:
-        queue.put([h["loss"] for h in result["meta"]["history"]])
-    torch.distributed.destroy_process_group()
+    return [h["loss"] for h in result["meta"]["history"]]
 
 
 def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
     """torchrun-style DDP on gloo: same global batches, averaged gradients, BatchNorm statistics
     over the global batch (GlobalBatchNorm), hence the same losses as one process."""
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [
-        ctx.Process(target=_ddp_worker, args=(r, port, tmp_path / "ddp", queue)) for r in range(2)
-    ]
-    for p in procs:
-        p.start()
-    ddp_losses = queue.get(timeout=120)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    ddp_losses = run_ranks(_ddp_worker, tmp_path / "ddp", timeout=120)[0]
 
     model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 1))
     torch.manual_seed(1)
@@ -168,34 +136,33 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
     assert torch.allclose(torch.tensor(ddp_losses), torch.tensor(one_losses), rtol=1e-4, atol=1e-6)
 
 
-def _bn_worker(rank, port, queue):
-    import os
+def _one_rank_fails(rank):
+    torch.distributed.init_process_group("gloo")
+    if rank == 1:
+        raise ValueError("rank 1 breaks before the collective")
+    torch.distributed.barrier()  # rank 0 would wait here for gloo's 30-minute timeout
 
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank)
-    )
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+
+def test_a_failing_rank_fails_the_test_with_its_traceback_and_leaves_no_process():
+    import torch.multiprocessing as mp
+
+    with pytest.raises(AssertionError, match="(?s)rank 1 failed.*breaks before the collective"):
+        run_ranks(_one_rank_fails, timeout=60)
+    assert mp.active_children() == []  # rank 0, blocked in the barrier, was terminated
+
+
+def _bn_worker(rank):
+    torch.distributed.init_process_group("gloo")
     from fel.training import GlobalBatchNorm
 
     x = torch.randn(8, 4, 5, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
     bn = GlobalBatchNorm(4).train()
     y = bn(x[rank * 4 : (rank + 1) * 4].bfloat16())  # what autocast hands a norm layer on GPUs
-    queue.put((rank, y.dtype, y.detach().float(), bn.running_mean.dtype, bn.running_mean.clone()))
-    torch.distributed.destroy_process_group()
+    return y.dtype, y.detach().float(), bn.running_mean.dtype, bn.running_mean.clone()
 
 
 def test_global_batchnorm_takes_low_precision_inputs():
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue, port = ctx.Queue(), _free_port()
-    procs = [ctx.Process(target=_bn_worker, args=(r, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict((r[0], r[1:]) for r in (queue.get(timeout=120) for _ in procs))
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    results = run_ranks(_bn_worker, timeout=120)
     x = torch.randn(8, 4, 5, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
     ref = nn.BatchNorm2d(4).train()
     expected = ref(x.bfloat16().float())

@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -367,8 +366,15 @@ def counterfactual(factors: np.ndarray, **changes: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- rendering
-
-# ----------------------------------------------------------------------------- rendering
+#
+# The renderer draws a batch of faces at once, so that NumPy's per-call cost is paid once per batch
+# rather than once per face. Every per-image number is an array [n] (float64, the precision of the
+# Python floats it stands for) and each shape is drawn on one window [n, h, w] that covers every
+# face's own box. A face's pixels never depend on the rest of its batch: outside its own box and
+# its shape, a face's coverage is exactly 0, which leaves a pixel exactly as it was; and a
+# per-image number enters the float32 pixel arithmetic as a float32 column, rounded exactly as
+# NumPy rounds a Python float next to a float32 array. So a face renders to the same bytes alone or
+# in any batch.
 
 
 def _fill(d: np.ndarray, soft: float = 1.0) -> np.ndarray:
@@ -383,6 +389,16 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
+
+
+def _col(x, dtype=np.float32) -> np.ndarray:
+    """Per-image numbers [k] as a column [k, 1, 1] that broadcasts over a window's pixels."""
+    return np.asarray(x, dtype).reshape(-1, 1, 1)
+
+
+def _rows(x) -> np.ndarray:
+    """Per-image numbers [n] as float32 [n, 1], to scale per-image colours [n, 3]."""
+    return np.asarray(x, np.float32)[:, None]
 
 
 SKIN_TONES = np.array(  # skin_tone 0 -> 1
@@ -414,69 +430,223 @@ IRIS_COLOURS = np.array(
 # One fixed tile of Gaussian noise; each image reads windows of it at offsets given by its seed,
 # so texture depends only on `noise_seed`, never on which drawing branches ran.
 _NOISE = np.random.default_rng(20261125).standard_normal((512, 512)).astype(np.float32)
-_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+@dataclass
+class _Box:
+    """One window of pixels, over some images of a batch: the union of those images' boxes.
+
+    sel picks the images (a slice for all of them, else their indices); ys, xs is the window;
+    u, v [k, h, w] are the face-frame coordinates of its pixels, float32; inside [k, h, w] is True
+    within each image's own box (None where every image's box is the whole window).
+    """
+
+    sel: slice | np.ndarray
+    ys: slice
+    xs: slice
+    u: np.ndarray
+    v: np.ndarray
+    inside: np.ndarray | None
+
+    def col(self, x, dtype=np.float32):
+        """A per-image number x [n] of the batch as a column [k, 1, 1] of this box's images.
+
+        float32 where the number meets float32 pixels (it rounds as NumPy rounds a Python float
+        there), float64 where it meets float64 ones; a constant stays a Python float.
+        """
+        if np.ndim(x) == 0:
+            return float(x)
+        return _col(np.asarray(x)[self.sel], dtype)
+
+    def take(self, x: np.ndarray) -> np.ndarray:
+        """Rows of a per-image array [n, ...] for this box's images: [k, ...]."""
+        return x[self.sel]
+
+    def where(self, keep: np.ndarray) -> _Box:
+        """The box over those of its images where ``keep`` [k] is True."""
+        sel = np.arange(self.u.shape[0])[keep] if isinstance(self.sel, slice) else self.sel[keep]
+        inside = None if self.inside is None else self.inside[keep]
+        return _Box(sel, self.ys, self.xs, self.u[keep], self.v[keep], inside)
+
+    def nonzero(self, alpha: np.ndarray) -> tuple[_Pixels, np.ndarray]:
+        """The pixels where coverage ``alpha`` [k, h, w] is nonzero, within each image's own box,
+        and their coverage [m]."""
+        keep = alpha != 0
+        if self.inside is not None:
+            keep &= self.inside
+        return self.pixels(keep), alpha[keep]
+
+    def pixels(self, keep: np.ndarray) -> _Pixels:
+        """The pixels where ``keep`` [k, h, w] is True."""
+        i, y, x = np.nonzero(keep)
+        image = i if isinstance(self.sel, slice) else self.sel[i]
+        return _Pixels(image, y + self.ys.start, x + self.xs.start, self.u[keep], self.v[keep])
+
+    def crop(self, alpha: np.ndarray) -> tuple[_Box, np.ndarray, tuple[slice, slice]]:
+        """Cut the box to the rows and columns where coverage ``alpha`` [k, h, w] is nonzero.
+
+        Returns the cut box, its coverage (0 outside each image's own box) and the cut, relative
+        to this box's window.
+        """
+        if self.inside is not None:
+            alpha = alpha * self.inside
+        rows = np.flatnonzero(alpha.any(axis=(0, 2)))
+        cols = np.flatnonzero(alpha.any(axis=(0, 1)))
+        if rows.size == 0:
+            rows = cols = np.zeros(1, np.int64)[:0]
+            cut = (slice(0, 0), slice(0, 0))
+        else:
+            cut = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        ys = slice(self.ys.start + cut[0].start, self.ys.start + cut[0].stop)
+        xs = slice(self.xs.start + cut[1].start, self.xs.start + cut[1].stop)
+        box = _Box(self.sel, ys, xs, self.u[:, cut[0], cut[1]], self.v[:, cut[0], cut[1]], None)
+        return box, alpha[:, cut[0], cut[1]], cut
+
+
+@dataclass
+class _Pixels:
+    """Scattered pixels of a batch: for each [m], its image, row y and column x, and its u, v.
+
+    Drawn with the same expressions as a :class:`_Box`, where the cost of a shape lies in a few
+    of its pixels (an outline's anti-aliased rim, a texture under thin coverage).
+    """
+
+    image: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    def col(self, x, dtype=np.float32):
+        """A per-image number x [n] of the batch at each pixel [m] (see :meth:`_Box.col`)."""
+        if np.ndim(x) == 0:
+            return float(x)
+        return np.asarray(x)[self.image].astype(dtype)
+
+    def take(self, x: np.ndarray) -> np.ndarray:
+        """Rows of a per-image array [n, ...] at each pixel: [m, ...]."""
+        return x[self.image]
 
 
 class _Canvas:
-    """A float RGB image with the face frame's (u, v) coordinates of every pixel."""
+    """A batch of float RGB images [n, 3, height, width] and the face frame of each.
 
-    def __init__(self, width: int, height: int, f: Mapping[str, float]):
+    Channels come before the pixels so that NumPy's inner loops run along image rows.
+    """
+
+    def __init__(self, f: dict[str, np.ndarray], width: int, height: int):
+        self.n, self.w, self.h = len(f["roll"]), width, height
         self.s = width / WIDTH  # pixels per face-frame unit
-        self.w, self.h = width, height
-        roll = np.deg2rad(4.0 * f["roll"])
-        self.cos, self.sin = float(np.cos(roll)), float(np.sin(roll))
+        roll = [np.deg2rad(4.0 * r) for r in f["roll"].tolist()]
+        self.cos = np.array([float(np.cos(r)) for r in roll])
+        self.sin = np.array([float(np.sin(r)) for r in roll])
         self.ox = EYE_MID[0] * self.s
         self.oy = (EYE_MID[1] + 3.0 * f["pitch"]) * self.s
-        if (width, height) not in _GRIDS:
-            ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
-            _GRIDS[width, height] = xs, ys
-        xs, ys = _GRIDS[width, height]
-        xs, ys = (xs - self.ox) / self.s, (ys - self.oy) / self.s
-        self.u = xs * self.cos + ys * self.sin
-        self.v = ys * self.cos - xs * self.sin
-        self.img = np.empty((height, width, 3), np.float32)
-        seed = int(f["noise_seed"])
-        self.rand = np.random.default_rng(seed).random(8)  # per-image scalars, fixed order
-        self.noise_at = (seed % 251, (seed // 251) % 251)
+        xs = (np.arange(width, dtype=np.float32) + 0.5 - self.ox) / self.s
+        ys = (np.arange(height, dtype=np.float32)[:, None] + 0.5 - _col(self.oy)) / self.s
+        cos, sin = _col(self.cos), _col(self.sin)
+        self.u = xs * cos + ys * sin  # [n, height, width]
+        self.v = ys * cos - xs * sin
+        self.img = np.empty((self.n, 3, height, width), np.float32)
+        seeds = [int(seed) for seed in f["noise_seed"].tolist()]
+        self.rand = np.array([np.random.default_rng(seed).random(8) for seed in seeds])  # [n, 8]
+        self.noise_at = np.array([(seed % 251, (seed // 251) % 251) for seed in seeds])
 
-    def box(self, cu: float, cv: float, ru: float, rv: float) -> tuple[slice, slice]:
-        """Pixel slices covering the face-frame rectangle centre (cu, cv), half-sizes (ru, rv)."""
-        x = self.ox + self.s * (cu * self.cos - cv * self.sin)
-        y = self.oy + self.s * (cu * self.sin + cv * self.cos)
-        slack = max(ru, rv) * abs(self.sin) + 2  # the tilt
-        x0 = int(max(0, x - self.s * (ru + slack)))
-        x1 = int(min(self.w, x + self.s * (ru + slack) + 1))
-        y0 = int(max(0, y - self.s * (rv + slack)))
-        y1 = int(min(self.h, y + self.s * (rv + slack) + 1))
-        return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+    def box(self, cu, cv, ru, rv, where: np.ndarray | None = None) -> _Box:
+        """The window over each image's face-frame rectangle centre (cu, cv), half-sizes (ru, rv).
 
-    def uv(self, box):
-        return self.u[box], self.v[box]
+        Each argument is a number or per-image numbers [n]; ``where`` [n] picks the images.
+        """
+        sel = slice(None) if where is None else np.flatnonzero(where)
+        cu, cv, ru, rv = (np.broadcast_to(np.asarray(a, np.float64), (self.n,))[sel]
+                          for a in (cu, cv, ru, rv))  # fmt: skip
+        cos, sin, s = self.cos[sel], self.sin[sel], self.s
+        x = self.ox + s * (cu * cos - cv * sin)
+        y = self.oy[sel] + s * (cu * sin + cv * cos)
+        slack = np.maximum(ru, rv) * np.abs(sin) + 2  # the tilt
+        x0 = np.maximum(0, x - s * (ru + slack)).astype(np.int64)
+        x1 = np.maximum(x0, np.minimum(self.w, x + s * (ru + slack) + 1).astype(np.int64))
+        y0 = np.maximum(0, y - s * (rv + slack)).astype(np.int64)
+        y1 = np.maximum(y0, np.minimum(self.h, y + s * (rv + slack) + 1).astype(np.int64))
+        if x0.size == 0:
+            ys = xs = slice(0, 0)
+        else:
+            ys, xs = slice(y0.min(), y1.max()), slice(x0.min(), x1.max())
+        rows, cols = np.arange(ys.start, ys.stop), np.arange(xs.start, xs.stop)
+        in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])
+        in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])
+        inside = None if in_rows.all() and in_cols.all() else in_rows[:, :, None] & in_cols[:, None]
+        return _Box(sel, ys, xs, self.u[sel, ys, xs], self.v[sel, ys, xs], inside)
 
-    def noise(self, box, channel: int = 0) -> np.ndarray:
-        """Standard normal noise over ``box``, the same for the same pixel and seed."""
-        oy, ox = self.noise_at[0] + 7 * channel, self.noise_at[1] + 13 * channel
-        return _NOISE[oy + box[0].start : oy + box[0].stop, ox + box[1].start : ox + box[1].stop]
+    def full(self) -> _Box:
+        """The whole image, for every image."""
+        every = slice(None)
+        return _Box(every, slice(0, self.h), slice(0, self.w), self.u, self.v, None)
 
-    def paint(self, box, alpha: np.ndarray, colour) -> None:
+    def noise(self, box: _Box | _Pixels, channel: int = 0) -> np.ndarray:
+        """Standard normal noise [k, h, w] over ``box`` (or [m] at pixels), the same for the same
+        pixel and seed."""
+        if isinstance(box, _Pixels):
+            at = self.noise_at[box.image] + (7 * channel, 13 * channel)
+            return _NOISE[at[:, 0] + box.y, at[:, 1] + box.x]
+        at = self.noise_at[box.sel] + (7 * channel, 13 * channel)
+        ys, xs = box.ys, box.xs
+        return np.stack(
+            [_NOISE[oy + ys.start : oy + ys.stop, ox + xs.start : ox + xs.stop] for oy, ox in at]
+        ).reshape(len(at), ys.stop - ys.start, xs.stop - xs.start)
+
+    def paint(self, box: _Box, alpha: np.ndarray, colour) -> None:
+        """Blend ``colour`` over the box's pixels with coverage ``alpha`` [k, h, w] in [0, 1].
+
+        colour: one RGB [3], one per image of the batch [n, 3], or one per pixel [k, 3, h, w].
+        """
+        box, alpha, cut = box.crop(alpha)
         if alpha.size == 0:
             return
-        region = self.img[box]
-        region += alpha[..., None] * (np.asarray(colour, np.float32) - region)
+        colour = np.asarray(colour)
+        if colour.ndim == 1:
+            colour = colour[:, None, None]
+        elif colour.ndim == 2:
+            colour = colour[box.sel, :, None, None]
+        else:
+            colour = colour[:, :, cut[0], cut[1]]
+        colour = colour.astype(np.float32, copy=False)
+        at = (box.sel, slice(None), box.ys, box.xs)
+        region = self.img[at]  # a view for the whole batch, else a copy to write back
+        region += alpha[:, None] * (colour - region)
+        if not isinstance(box.sel, slice):
+            self.img[at] = region
+
+    def paint_at(self, p: _Pixels, alpha: np.ndarray, colour: np.ndarray) -> None:
+        """Blend ``colour`` (one RGB [3], or one per pixel [m, 3]) over pixels with coverage
+        ``alpha`` [m]."""
+        rows = self.img.reshape(self.n, 3, self.h * self.w)
+        at = (p.image, slice(None), p.y * self.w + p.x)
+        region = rows[at]  # [m, 3]
+        region += alpha[:, None] * (colour.astype(np.float32, copy=False) - region)
+        rows[at] = region
 
 
-def _ellipse_d(u, v, cu, cv, a, b, s):
-    """Approximate signed distance (pixels) to an ellipse."""
-    k = np.sqrt(((u - cu) / a) ** 2 + ((v - cv) / b) ** 2)
-    return (k - 1.0) * (min(a, b) * s)
+def _ellipse_d(b: _Box, cu, cv, a, bb, s: float) -> np.ndarray:
+    """Approximate signed distance (pixels) to an ellipse centre (cu, cv), half-axes (a, bb)."""
+    k = np.sqrt(((b.u - b.col(cu)) / b.col(a)) ** 2 + ((b.v - b.col(cv)) / b.col(bb)) ** 2)
+    return (k - 1.0) * b.col(np.minimum(a, bb) * s)
 
 
 def _skin_colour(f) -> np.ndarray:
+    """Skin RGB [n, 3], float32."""
     t = f["skin_tone"] * (len(SKIN_TONES) - 1)
-    i = min(int(t), len(SKIN_TONES) - 2)
-    skin = SKIN_TONES[i] + (SKIN_TONES[i + 1] - SKIN_TONES[i]) * (t - i)
-    warmth = f["skin_warmth"] * np.array([0.02, -0.01, -0.04], np.float32)
+    i = np.minimum(t.astype(np.int64), len(SKIN_TONES) - 2)
+    skin = SKIN_TONES[i] + (SKIN_TONES[i + 1] - SKIN_TONES[i]) * _rows(t - i)
+    warmth = _rows(f["skin_warmth"]) * np.array([0.02, -0.01, -0.04], np.float32)
     return np.clip(skin + warmth, 0, 1).astype(np.float32)
+
+
+def _light(azimuth: float) -> np.ndarray:
+    """Unit direction [3] towards the light, float32."""
+    light = np.array([0.8 * azimuth, -0.45, 0.6], np.float32)
+    light /= np.linalg.norm(light)
+    return light
 
 
 def render(factors, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
@@ -489,320 +659,420 @@ def render(factors, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
     Returns:
         uint8 array [height, width, 3].
     """
-    f = {name: float(factors[name]) for name in FACTOR_NAMES}
-    width, height = size
-    c = _Canvas(width, height, f)
-    s = c.s
-    male = f["male"]
-    yaw = f["yaw"] * 9.0  # horizontal shift of the nose tip, in pixels
-    light = np.array([0.8 * f["light_azimuth"], -0.45, 0.6], np.float32)
-    light /= np.linalg.norm(light)
-    ls = f["light_strength"]
-    skin = _skin_colour(f)
-    hair = np.clip(HAIR_COLOURS[int(f["hair_color"])] * (1 + 0.15 * f["hair_shade"]), 0, 1)
-    bald = f["recession"] > 0.85
+    f = {name: np.array([float(factors[name])]) for name in FACTOR_NAMES}
+    return np.asarray(_render(f, size)[0])
 
-    # 1. Background: a vertical gradient.
-    bg = _hsv(f["background_hue"], 0.2 + 0.35 * c.rand[0], 0.15 + 0.8 * f["background_light"])
-    grad = (1.05 - 0.25 * (np.arange(height, dtype=np.float32) / height))[:, None, None]
-    c.img[:] = bg * grad
 
-    # Face geometry (face frame, pixels at 178 width).
-    fw = 43.0 * f["face_width"] * (1 + 0.05 * (male - 0.5))
-    fh = 60.0 * f["face_length"]
-    fcv = 14.0  # face centre below the eye line
-    fcu = -0.45 * yaw
-    jaw = 0.34 - 0.2 * male  # taper of the lower face; men's jaws are squarer
+def _render(f: dict[str, np.ndarray], size: tuple[int, int]) -> list[Image.Image]:
+    """Draw a batch of faces, factors f: name -> values [n]; one RGB image each."""
+    c = _draw(f, *size)
+    # 8. Camera: exposure, sensor noise, blur.
+    img = c.img
+    img *= _col(1 + 0.18 * f["brightness"])[:, None]
+    img += (0.006 * c.noise(c.full(), 1))[:, None]
+    np.clip(img, 0, 1, out=img)
+    img *= 255
+    img += 0.5
+    out = []
+    for pixels, blur in zip(img.transpose(0, 2, 3, 1).astype(np.uint8), f["blur"].tolist()):
+        image = Image.fromarray(pixels)
+        if blur > 0.05:
+            image = image.filter(ImageFilter.GaussianBlur(radius=3.2 * blur * c.s))
+        out.append(image)
+    return out
 
-    def face_d(u, v):
-        dv = (v - fcv) / fh
-        taper = 1.0 - jaw * np.clip(dv, 0, 1) ** 2
-        k = np.sqrt(((u - fcu) / (fw * taper)) ** 2 + dv**2)
-        return (k - 1.0) * (fw * s)
 
-    head_cu, head_cv = fcu * 0.8, fcv - 14
-    head_a, head_b = fw * 1.03, fh * 0.98
-    vol = 1.0 + 0.10 * f["hair_volume"] + 0.06 * f["waviness"]
+@dataclass
+class _Face:
+    """Per-image geometry [n] of a batch, in face-frame pixels at 178 width, and its colours."""
 
-    # 2. Clothes, then long hair behind the head falling over the shoulders.
-    b = c.box(0, 125, 110, 30)
-    u, v = c.uv(b)
-    clothes = _hsv(f["clothes_hue"], 0.5, 0.2 + 0.55 * c.rand[1])
-    c.paint(b, _fill((shoulder_top_at(u, fw) - v) * s, 1.5), clothes)
-    length = f["hair_length"]
-    if not bald and length > 0.2 and f["hat"] <= 0.5:
-        top, bottom = head_cv - head_b * vol, 25 + 110 * length
-        mid, half_h = (top + bottom) / 2, (bottom - top) / 2
-        half_w = head_a * vol * (1.05 + 0.25 * length)
-        b = c.box(head_cu, mid, half_w + 5, half_h + 3)
-        u, v = c.uv(b)
-        wave = f["waviness"] * 3.0 * np.sin(v * 0.25 + 1.7 * c.rand[2])
-        k = np.abs((u - head_cu) / (half_w + wave)) ** 2.2 + np.abs((v - mid) / half_h) ** 3
-        d = (k ** (1 / 3) - 1) * (half_w * s)
-        c.paint(b, _fill(d, 1.5), _hair_texture(c, b, hair * 0.78, u, v, f))
+    f: dict[str, np.ndarray]
+    s: float
 
-    # 3. Neck (with the chin's shadow) and ears.
-    b = c.box(fcu * 0.5, 95, fw * 0.8, 35)
-    u, v = c.uv(b)
-    neck_w = fw * (0.56 + 0.1 * male)
-    neck_d = np.maximum((np.abs(u - fcu * 0.5) - neck_w) * s, (fcv + 20 - v) * s)
-    neck_d = np.maximum(neck_d, (v - shoulder_top_at(u, fw)) * s + 4)
-    shade = 1.0 - 0.35 * np.exp(-(((v - fcv - fh * 0.8) / 9) ** 2))
-    c.paint(b, _fill(neck_d), skin[None, None, :] * (0.82 * shade)[..., None])
+    def __post_init__(self):
+        f = self.f
+        male = f["male"]
+        self.yaw = f["yaw"] * 9.0  # horizontal shift of the nose tip, in pixels
+        self.fw = 43.0 * f["face_width"] * (1 + 0.05 * (male - 0.5))
+        self.fh = 60.0 * f["face_length"]
+        self.fcv = 14.0  # face centre below the eye line
+        self.fcu = -0.45 * self.yaw
+        self.jaw = 0.34 - 0.2 * male  # taper of the lower face; men's jaws are squarer
+        self.head_cu, self.head_cv = self.fcu * 0.8, self.fcv - 14
+        self.head_a, self.head_b = self.fw * 1.03, self.fh * 0.98
+        self.vol = 1.0 + 0.10 * f["hair_volume"] + 0.06 * f["waviness"]
+        self.light = np.stack([_light(a) for a in f["light_azimuth"].tolist()])  # [n, 3]
+        self.skin = _skin_colour(f)
+        hair = HAIR_COLOURS[f["hair_color"].astype(np.int64)]
+        self.hair = np.clip(hair * _rows(1 + 0.15 * f["hair_shade"]), 0, 1)
+        self.bald = f["recession"] > 0.85
+
+    def face_d(self, b: _Box) -> np.ndarray:
+        """Signed distance (pixels) to the outline of the face below the hairline."""
+        dv = (b.v - self.fcv) / b.col(self.fh)
+        taper = 1.0 - b.col(self.jaw) * np.clip(dv, 0, 1) ** 2
+        k = np.sqrt(((b.u - b.col(self.fcu)) / (b.col(self.fw) * taper)) ** 2 + dv**2)
+        return (k - 1.0) * b.col(self.fw * self.s)
+
+
+def _draw(f: dict[str, np.ndarray], width: int, height: int) -> _Canvas:
+    """Draw a batch of faces on a canvas, before the camera (exposure, noise, blur)."""
+    c = _Canvas(f, width, height)
+    g = _Face(f, c.s)
+    _background(c, f)
+    _clothes(c, f, g)
+    _long_hair(c, f, g)
+    _neck_and_ears(c, f, g)
+    _head(c, f, g)
+    _facial_hair(c, f, g)
+    _cheeks(c, f, g)
+    squint = 0.22 * np.maximum(f["smile"] - 0.5, 0)  # a real smile narrows the eyes a little
     for side in (-1, 1):
-        eu = fcu + side * (fw * 0.98 + 2.0) - 0.3 * yaw
+        cu = side * EYE_HALF_DISTANCE + 0.25 * g.yaw
+        _eye(c, f, side, cu, np.maximum(f["eye_open"] - squint, 0.0), g.skin)
+        _brow(c, f, side, cu, g.hair)
+    _nose(c, f, g.yaw, g.skin, g.light)
+    _mouth(c, f, g.yaw, g.skin)
+    _wrinkles(c, f, g.skin)
+    _front_hair(c, f, g)
+    _bald_scalp(c, f, g)
+    _hat(c, f, g)
+    _glasses(c, f, g)
+    _earrings(c, f, g)
+    return c
+
+
+def _background(c: _Canvas, f) -> None:
+    """1. A vertical gradient."""
+    bg = np.stack([_hsv(h, 0.2 + 0.35 * r, 0.15 + 0.8 * light)
+                   for h, r, light in zip(f["background_hue"].tolist(), c.rand[:, 0],
+                                          f["background_light"].tolist())])  # fmt: skip
+    grad = (1.05 - 0.25 * (np.arange(c.h, dtype=np.float32) / c.h))[:, None]
+    c.img[:] = bg[:, :, None, None] * grad
+
+
+def _clothes(c: _Canvas, f, g: _Face) -> None:
+    """2. Clothes below the shoulders."""
+    b = c.box(0, 125, 110, 30)
+    clothes = np.stack([_hsv(h, 0.5, 0.2 + 0.55 * r)
+                        for h, r in zip(f["clothes_hue"].tolist(), c.rand[:, 1])])  # fmt: skip
+    c.paint(b, _fill((_shoulder_top(b, g.fw) - b.v) * c.s, 1.5), clothes)
+
+
+def _long_hair(c: _Canvas, f, g: _Face) -> None:
+    """Long hair behind the head, falling over the shoulders."""
+    length = f["hair_length"]
+    where = ~g.bald & (length > 0.2) & (f["hat"] <= 0.5)
+    if not where.any():
+        return
+    top, bottom = g.head_cv - g.head_b * g.vol, 25 + 110 * length
+    mid, half_h = (top + bottom) / 2, (bottom - top) / 2
+    half_w = g.head_a * g.vol * (1.05 + 0.25 * length)
+    b = c.box(g.head_cu, mid, half_w + 5, half_h + 3, where=where)
+    f64 = np.float64  # the per-image random phase is a NumPy float64: so is all that follows
+
+    def outline(p: _Pixels) -> np.ndarray:
+        """Coverage of a wavy superellipse."""
+        wave = p.col(f["waviness"] * 3.0, f64) * np.sin(p.v * 0.25 + p.col(1.7 * c.rand[:, 2], f64))
+        k = (
+            np.abs((p.u - p.col(g.head_cu)) / (p.col(half_w, f64) + wave)) ** 2.2
+            + np.abs((p.v - p.col(mid)) / p.col(half_h)) ** 3
+        )
+        return _fill((k ** (1 / 3) - 1) * p.col(half_w * c.s, f64), 1.5)
+
+    # The outline costs float64 sines and powers, but only its anti-aliased rim needs them: bounds
+    # on k that leave the wave out (|wave| <= reach) find the pixels surely inside (coverage 1)
+    # or outside (0), with margins far above the bounds' float32 rounding.
+    reach = 3.0 * f["waviness"]
+    rim = 0.75 * (1 + 1e-6) / (half_w * c.s)  # |d| < 0.75 px in units of k ** (1 / 3)
+    x = np.abs(b.u - b.col(g.head_cu))
+    y = np.abs((b.v - b.col(mid)) / b.col(half_h))
+    with np.errstate(divide="ignore"):
+        log_x = np.log(x)
+    y3 = y * y * y
+    k_low = np.exp(2.2 * (log_x - b.col(np.log(half_w + reach)))) + y3
+    k_high = np.exp(2.2 * (log_x - b.col(np.log(half_w - reach)))) + y3
+    alpha = (k_high < b.col((1 - rim) ** 3 - 1e-4)).astype(f64)
+    edge = (k_low <= b.col((1 + rim) ** 3 + 1e-4)) & (alpha == 0)
+    alpha[edge] = outline(b.pixels(edge))
+    p, alpha = b.nonzero(alpha)
+    c.paint_at(p, alpha, _hair_texture(c, p, g.hair * 0.78, f["waviness"]))
+
+
+def _neck_and_ears(c: _Canvas, f, g: _Face) -> None:
+    """3. Neck (with the chin's shadow) and ears."""
+    s, fw = c.s, g.fw
+    b = c.box(g.fcu * 0.5, 95, fw * 0.8, 35)
+    neck_w = fw * (0.56 + 0.1 * f["male"])
+    neck_d = np.maximum(
+        (np.abs(b.u - b.col(g.fcu * 0.5)) - b.col(neck_w)) * s, (g.fcv + 20 - b.v) * s
+    )
+    neck_d = np.maximum(neck_d, (b.v - _shoulder_top(b, fw)) * s + 4)
+    shade = 1.0 - 0.35 * np.exp(-(((b.v - g.fcv - b.col(g.fh * 0.8)) / 9) ** 2))
+    c.paint(b, _fill(neck_d), b.take(g.skin)[:, :, None, None] * (0.82 * shade)[:, None])
+    for side in (-1, 1):
+        eu = g.fcu + side * (fw * 0.98 + 2.0) - 0.3 * g.yaw
         a, bb = 5.5 * f["ear_size"], 11.5 * f["ear_size"]
         b = c.box(eu, 14, a + 2, bb + 2)
-        u, v = c.uv(b)
         c.paint(
             b,
-            _fill(_ellipse_d(u, v, eu, 14, a, bb, s)),
-            skin * (0.88 - 0.06 * side * f["light_azimuth"]),
+            _fill(_ellipse_d(b, eu, 14, a, bb, s)),
+            g.skin * _rows(0.88 - 0.06 * side * f["light_azimuth"]),
         )
         c.paint(
             b,
-            _fill(_ellipse_d(u, v, eu + side * 0.8, 14, a * 0.45, bb * 0.6, s), 2.0) * 0.3,
-            skin * 0.55,
+            _fill(_ellipse_d(b, eu + side * 0.8, 14, a * 0.45, bb * 0.6, s), 2.0) * 0.3,
+            g.skin * 0.55,
         )
 
-    # 4. Head and face, shaded as an ellipsoid lit from `light`.
+
+def _head(c: _Canvas, f, g: _Face) -> None:
+    """4. Head and face, shaded as an ellipsoid lit from the light."""
+    fcv, fh, ls = g.fcv, g.fh, f["light_strength"]
     b = c.box(
-        fcu, (head_cv - head_b + fcv + fh) / 2, fw * 1.06, (fcv + fh - head_cv + head_b) / 2 + 2
+        g.fcu,
+        (g.head_cv - g.head_b + fcv + fh) / 2,
+        g.fw * 1.06,
+        (fcv + fh - g.head_cv + g.head_b) / 2 + 2,
     )
-    u, v = c.uv(b)
-    d = np.minimum(face_d(u, v), _ellipse_d(u, v, head_cu, head_cv, head_a, head_b, s))
-    nu, nv = (u - fcu) / fw, (v - fcv) / (fh * 1.2)
+    d = np.minimum(g.face_d(b), _ellipse_d(b, g.head_cu, g.head_cv, g.head_a, g.head_b, c.s))
+    b, alpha, _ = b.crop(_fill(d))
+    nu, nv = (b.u - b.col(g.fcu)) / b.col(g.fw), (b.v - fcv) / b.col(fh * 1.2)
     nz = np.sqrt(np.clip(1 - nu**2 - nv**2, 0.02, 1))
-    diffuse = np.clip(nu * light[0] + nv * light[1] + nz * light[2], 0, 1)
-    shade = (1 - 0.5 * ls) + 0.5 * ls * diffuse + 0.04 + 0.012 * c.noise(b)
+    lx, ly, lz = (b.col(g.light[:, i]) for i in range(3))
+    diffuse = np.clip(nu * lx + nv * ly + nz * lz, 0, 1)
+    shade = b.col(1 - 0.5 * ls) + b.col(0.5 * ls) * diffuse + 0.04 + 0.012 * c.noise(b)
     shade *= 1 - 0.14 * np.clip((np.abs(nu) - 0.62) / 0.38, 0, 1)  # darker at the rim
-    c.paint(b, _fill(d), skin[None, None, :] * shade[..., None])
+    c.paint(b, alpha, b.take(g.skin)[:, :, None, None] * shade[:, None])
 
-    _facial_hair(c, f, hair, fcu, fw, fh, fcv, face_d, yaw)
 
-    # 5. Cheeks: blush (make-up or rosy cheeks) and the highlight a smile lifts.
+def _cheeks(c: _Canvas, f, g: _Face) -> None:
+    """5. Blush (make-up or rosy cheeks) and the highlight a smile lifts."""
     smile = f["smile"]
     for side in (-1, 1):
-        cu, cv = fcu + side * fw * 0.55 + 0.2 * yaw, 22 - 3 * smile
+        cu, cv = g.fcu + side * g.fw * 0.55 + 0.2 * g.yaw, 22 - 3 * smile
         b = c.box(cu, cv, 12, 10)
-        u, v = c.uv(b)
-        blush = 0.5 * f["blush"] + 0.1 * f["makeup"] + 0.06 * (1 - male)
-        a = _smooth(1 - ((u - cu) / 11) ** 2 - ((v - cv) / 8) ** 2) * blush
-        c.paint(b, a, np.array([0.86, 0.33, 0.36]))
-        a = _smooth(1 - ((u - cu + side * 2) / 8) ** 2 - ((v - cv + 3) / 5) ** 2) * (
-            0.05 + 0.12 * smile
-        )
-        c.paint(b, a, np.minimum(skin * 1.3, 1))
-
-    # 6. Eyes, brows, nose, mouth, lines of age.
-    squint = 0.22 * max(smile - 0.5, 0)  # a real smile narrows the eyes a little
-    for side in (-1, 1):
-        cu = side * EYE_HALF_DISTANCE + 0.25 * yaw
-        _eye(c, f, side, cu, max(f["eye_open"] - squint, 0.0), skin)
-        _brow(c, f, side, cu, hair)
-    _nose(c, f, yaw, skin, light)
-    _mouth(c, f, yaw, skin)
-    _wrinkles(c, f, skin)
-
-    # 7. Front hair or bald scalp, hat, glasses, earrings.
-    if not bald:
-        _front_hair(c, f, hair, head_cu, head_cv, head_a * vol, head_b * vol, fcu, fw)
-    elif f["hat"] <= 0.5:
-        b = c.box(head_cu, head_cv - head_b * 0.6, head_a, head_b * 0.45)
-        u, v = c.uv(b)
-        shine = _smooth(
-            1 - ((u - head_cu + 10 * light[0]) / 16) ** 2 - ((v - head_cv + 42) / 8) ** 2
-        )
-        c.paint(b, shine * 0.22, np.ones(3))
-    if f["hat"] > 0.5:
-        _hat(c, f, head_cu, head_cv, head_a * max(vol, 1.06), head_b * max(vol, 1.06))
-    if f["eyeglasses"] > 0.5:
-        _glasses(c, f, yaw, fcu, fw)
-    if f["earrings"] > 0.5:
-        for side in (-1, 1):
-            eu = fcu + side * (fw * 0.98 + 3.0) - 0.3 * yaw
-            b = c.box(eu, 27, 4, 4)
-            u, v = c.uv(b)
-            c.paint(b, _fill(_ellipse_d(u, v, eu, 27, 1.9, 1.9, s)), np.array([0.95, 0.8, 0.35]))
-
-    # 8. Camera: exposure, sensor noise, blur.
-    full = (slice(0, height), slice(0, width))
-    img = c.img * (1 + 0.18 * f["brightness"]) + (0.006 * c.noise(full, 1))[..., None]
-    out = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
-    if f["blur"] > 0.05:
-        out = out.filter(ImageFilter.GaussianBlur(radius=3.2 * f["blur"] * s))
-    return np.asarray(out)
+        blush = 0.5 * f["blush"] + 0.1 * f["makeup"] + 0.06 * (1 - f["male"])
+        a = _smooth(1 - ((b.u - b.col(cu)) / 11) ** 2 - ((b.v - b.col(cv)) / 8) ** 2)
+        c.paint(b, a * b.col(blush), np.array([0.86, 0.33, 0.36]))
+        a = _smooth(1 - ((b.u - b.col(cu) + side * 2) / 8) ** 2 - ((b.v - b.col(cv) + 3) / 5) ** 2)
+        c.paint(b, a * b.col(0.05 + 0.12 * smile), np.minimum(g.skin * 1.3, 1))
 
 
-def shoulder_top_at(u: np.ndarray, fw: float) -> np.ndarray:
-    """Height (v) of the top of the clothes at horizontal position u."""
-    return 90 + 0.004 * u**2 - 12 * np.exp(-((u / (fw * 0.75)) ** 2))
-
-
-def _hair_texture(c: _Canvas, box, colour, u, v, f) -> np.ndarray:
-    """Hair colour with strands (a sinusoid along the hair, wavy when the hair is) and a sheen."""
-    phase = u * 0.9 + (0.6 + 4.0 * f["waviness"]) * np.sin(v * 0.25) + 6.28 * c.rand[3]
-    tone = 0.9 + 0.1 * np.sin(phase) + 0.03 * c.noise(box, 2)
-    tone *= 1 + 0.22 * np.exp(-(((v + 40) / 9) ** 2))
-    return np.asarray(colour, np.float32)[None, None, :] * tone[..., None]
-
-
-def _facial_hair(c: _Canvas, f, hair, fcu, fw, fh, fcv, face_d, yaw) -> None:
-    if max(f["stubble"], f["beard"], f["goatee"], f["mustache"], f["sideburns"]) <= 0.05:
+def _bald_scalp(c: _Canvas, f, g: _Face) -> None:
+    """The shine on a bald head (under no hat)."""
+    where = g.bald & (f["hat"] <= 0.5)
+    if not where.any():
         return
-    grey = f["hair_color"] == 3
-    beard_col = (
-        np.array([0.55, 0.55, 0.55], np.float32) if grey else np.asarray(hair, np.float32) * 0.8
+    b = c.box(g.head_cu, g.head_cv - g.head_b * 0.6, g.head_a, g.head_b * 0.45, where=where)
+    shine = _smooth(
+        1
+        - ((b.u - b.col(g.head_cu) + b.col(10 * g.light[:, 0])) / 16) ** 2
+        - ((b.v - g.head_cv + 42) / 8) ** 2
     )
-    b = c.box(fcu, fcv + fh * 0.45, fw + 2, fh * 0.6)
-    u, v = c.uv(b)
-    inside = _fill(face_d(u, v), 1.5)
+    c.paint(b, shine * 0.22, np.ones(3))
+
+
+def _earrings(c: _Canvas, f, g: _Face) -> None:
+    where = f["earrings"] > 0.5
+    if not where.any():
+        return
+    for side in (-1, 1):
+        eu = g.fcu + side * (g.fw * 0.98 + 3.0) - 0.3 * g.yaw
+        b = c.box(eu, 27, 4, 4, where=where)
+        c.paint(b, _fill(_ellipse_d(b, eu, 27, 1.9, 1.9, c.s)), np.array([0.95, 0.8, 0.35]))
+
+
+def _shoulder_top(b: _Box, fw: np.ndarray) -> np.ndarray:
+    """Height (v) of the top of the clothes at each pixel of ``b``."""
+    u = b.u
+    return 90 + 0.004 * u**2 - 12 * np.exp(-((u / b.col(fw * 0.75)) ** 2))
+
+
+def _hair_texture(c: _Canvas, p: _Pixels, colour: np.ndarray, waviness: np.ndarray) -> np.ndarray:
+    """Hair colour with strands (a sinusoid along the hair, wavy when the hair is) and a sheen.
+
+    Returns float64 [m, 3] at the pixels: the per-image random phase is a NumPy float64.
+    """
+    u, v = p.u, p.v
+    phase = (
+        u * 0.9
+        + p.col(0.6 + 4.0 * waviness) * np.sin(v * 0.25)
+        + p.col(6.28 * c.rand[:, 3], np.float64)
+    )
+    tone = 0.9 + 0.1 * np.sin(phase) + 0.03 * c.noise(p, 2)
+    tone *= 1 + 0.22 * np.exp(-(((v + 40) / 9) ** 2))
+    return p.take(colour) * tone[:, None]
+
+
+def _facial_hair(c: _Canvas, f, g: _Face) -> None:
+    """Stubble, beard, goatee, mustache and sideburns, grown over the face."""
+    fcu, fw, yaw = g.fcu, g.fw, g.yaw
+    kinds = ("stubble", "beard", "goatee", "mustache", "sideburns")
+    grown = {k: f[k] > 0.05 for k in kinds}
+    anything = np.logical_or.reduce(list(grown.values()))
+    if not anything.any():
+        return
+    grey = (f["hair_color"] == 3)[:, None]
+    beard_col = np.where(grey, np.array([0.55, 0.55, 0.55], np.float32), g.hair * 0.8)
+    b = c.box(fcu, g.fcv + g.fh * 0.45, fw + 2, g.fh * 0.6, where=anything)
+    inside = _fill(g.face_d(b), 1.5)
     mouth_v = 41.0
-    top = 22 + 9 * (1 - ((u - fcu) / fw) ** 2)  # from the cheeks to under the nose
-    region = _smooth((v - top) / 6) * inside
+    top = 22 + 9 * (1 - ((b.u - b.col(fcu)) / b.col(fw)) ** 2)  # from the cheeks to under the nose
+    region = _smooth((b.v - top) / 6) * inside
     grain = np.clip(0.8 + 0.25 * c.noise(b, 3), 0, 1)
-    if f["stubble"] > 0.05:
-        c.paint(
-            b, region * grain * 0.42 * f["stubble"], np.array([0.13, 0.12, 0.13]) + beard_col * 0.4
-        )
-    if f["beard"] > 0.05:
-        lips = _smooth(1 - ((u - 0.55 * yaw) / 17) ** 2 - ((v - mouth_v - 1) / 7) ** 2)
-        c.paint(b, region * (1 - lips) * f["beard"] * 0.95 * grain, beard_col)
-    if f["goatee"] > 0.05:
-        a = _smooth(1.3 - ((u - 0.55 * yaw) / 10) ** 2 - ((v - mouth_v - 13) / 9) ** 2)
-        c.paint(b, a * inside * f["goatee"] * 0.95 * grain, beard_col)
-    if f["mustache"] > 0.05:
-        band = _smooth(1.6 * (1 - ((u - 0.55 * yaw) / 17) ** 2 - ((v - mouth_v + 6.5) / 3.8) ** 2))
-        c.paint(b, band * f["mustache"] * 0.95 * grain, beard_col)
-    if f["sideburns"] > 0.05:
-        for side in (-1, 1):
-            cu = fcu + side * fw * 0.9
-            a = (
-                _smooth(1.2 - ((u - cu) / 6.5) ** 2 - ((v - 10) / (12 + 20 * f["sideburns"])) ** 2)
-                * inside
-            )
-            c.paint(b, a * min(1.0, 1.2 * f["sideburns"]), beard_col)
+    for kind in kinds:
+        keep = b.take(grown[kind])
+        if not keep.any():
+            continue
+        g, amount = b.where(keep), f[kind]
+        u, v, mu = g.u, g.v, g.col(0.55 * yaw)
+        if kind == "stubble":
+            colour = np.array([0.13, 0.12, 0.13]) + beard_col * 0.4
+            c.paint(g, region[keep] * grain[keep] * 0.42 * g.col(amount), colour)
+        elif kind == "beard":
+            lips = _smooth(1 - ((u - mu) / 17) ** 2 - ((v - mouth_v - 1) / 7) ** 2)
+            c.paint(g, region[keep] * (1 - lips) * g.col(amount) * 0.95 * grain[keep], beard_col)
+        elif kind == "goatee":
+            a = _smooth(1.3 - ((u - mu) / 10) ** 2 - ((v - mouth_v - 13) / 9) ** 2)
+            c.paint(g, a * inside[keep] * g.col(amount) * 0.95 * grain[keep], beard_col)
+        elif kind == "mustache":
+            band = _smooth(1.6 * (1 - ((u - mu) / 17) ** 2 - ((v - mouth_v + 6.5) / 3.8) ** 2))
+            c.paint(g, band * g.col(amount) * 0.95 * grain[keep], beard_col)
+        else:
+            for side in (-1, 1):
+                cu = fcu + side * fw * 0.9
+                a = (
+                    _smooth(
+                        1.2
+                        - ((u - g.col(cu)) / 6.5) ** 2
+                        - ((v - 10) / g.col(12 + 20 * amount)) ** 2
+                    )
+                    * inside[keep]
+                )
+                c.paint(g, a * g.col(np.minimum(1.0, 1.2 * amount)), beard_col)
 
 
-def _eye(c: _Canvas, f, side: int, cu: float, openness: float, skin) -> None:
+def _eye(c: _Canvas, f, side: int, cu, openness, skin) -> None:
     s = c.s
     a = 8.2 * f["eye_size"] * (1 - 0.1 * side * f["yaw"])
     h_up = 0.8 + 4.6 * openness
     h_lo = 1.2 + 1.6 * openness
     b = c.box(cu, -4, a + 6, 12)
-    u, v = c.uv(b)
-    x = (u - cu) / a
+    u, v = b.u, b.v
+    x = (u - b.col(cu)) / b.col(a)
     t = np.clip(1 - x**2, 0, 1)
     lift = 0.8 * side * x  # the outer corner sits a little higher
-    v_up = -h_up * t**0.8 - lift
-    v_lo = h_lo * t - lift * 0.5
-    d = np.maximum(np.maximum(v_up - v, v - v_lo) * s, (np.abs(x) - 1) * (a * s))
+    v_up = b.col(-h_up) * t**0.8 - lift
+    v_lo = b.col(h_lo) * t - lift * 0.5
+    d = np.maximum(np.maximum(v_up - v, v - v_lo) * s, (np.abs(x) - 1) * b.col(a * s))
     eye = _fill(d)
     socket = _smooth(1 - x**2 * 0.8 - ((v + 3.5) / 5.5) ** 2)
     c.paint(b, socket * 0.2, skin * 0.6)
-    if f["makeup"] > 0.05:
-        lid = _smooth(1 - x**2 * 0.9 - ((v + 4.5) / 4) ** 2) * f["makeup"] * 0.55
-        c.paint(b, lid, np.array([0.35, 0.22, 0.32]))
+    makeup = f["makeup"]
+    if (makeup > 0.05).any():
+        lid = _smooth(1 - x**2 * 0.9 - ((v + 4.5) / 4) ** 2) * b.col(makeup) * 0.55
+        c.paint(b, lid * b.col(makeup > 0.05), np.array([0.35, 0.22, 0.32]))
     c.paint(b, eye, np.array([0.93, 0.91, 0.88]))
     iris_u = cu + 2.2 * f["gaze"] + 0.8 * f["yaw"]
     r = 3.5 * f["eye_size"]
-    c.paint(
-        b,
-        eye * _fill(_ellipse_d(u, v, iris_u, 0.3, r, r, s)),
-        IRIS_COLOURS[min(int(f["iris_hue"] * 5), 4)],
+    iris = IRIS_COLOURS[np.minimum((f["iris_hue"] * 5).astype(np.int64), 4)]
+    c.paint(b, eye * _fill(_ellipse_d(b, iris_u, 0.3, r, r, s)), iris)
+    c.paint(b, eye * _fill(_ellipse_d(b, iris_u, 0.3, 1.5, 1.5, s)), np.array([0.03, 0.03, 0.03]))
+    c.paint(b, eye * _fill(_ellipse_d(b, iris_u + 1.0, -0.9, 0.7, 0.7, s)) * 0.9, np.ones(3))
+    liner = 0.9 + 0.9 * makeup + 0.3 * (1 - f["male"])  # lashes, thicker with eyeliner
+    lash = _fill((np.abs(v - v_up + 0.3) - b.col(liner / 2)) * s) * _fill(
+        (np.abs(x) - 1.08) * b.col(a * s)
     )
-    c.paint(
-        b, eye * _fill(_ellipse_d(u, v, iris_u, 0.3, 1.5, 1.5, s)), np.array([0.03, 0.03, 0.03])
-    )
-    c.paint(b, eye * _fill(_ellipse_d(u, v, iris_u + 1.0, -0.9, 0.7, 0.7, s)) * 0.9, np.ones(3))
-    liner = 0.9 + 0.9 * f["makeup"] + 0.3 * (1 - f["male"])  # lashes, thicker with eyeliner
-    lash = _fill((np.abs(v - v_up + 0.3) - liner / 2) * s) * _fill((np.abs(x) - 1.08) * (a * s))
     c.paint(b, lash * 0.9, np.array([0.08, 0.06, 0.06]))
-    crease = _fill((np.abs(v - (v_up - 2.5 - 1.2 * openness)) - 0.4) * s, 1.5) * t * 0.35
+    crease = _fill((np.abs(v - (v_up - 2.5 - b.col(1.2 * openness))) - 0.4) * s, 1.5) * t * 0.35
     c.paint(b, crease, skin * 0.55)
     c.paint(b, _fill((np.abs(v - v_lo - 0.3) - 0.35) * s, 1.2) * t * 0.4, skin * 0.6)
 
 
-def _brow(c: _Canvas, f, side: int, cu: float, hair) -> None:
+def _brow(c: _Canvas, f, side: int, cu, hair) -> None:
     s = c.s
     length = 11.0
     cv = -10.0 - 4.0 * f["brow_raise"] - 0.5 * f["eye_open"]
     arch = 0.8 + 4.5 * f["brow_arch"]
     thick = 1.6 + 2.4 * f["brow_thickness"] + 0.7 * f["male"]
     b = c.box(cu + side, cv - 2, length + 3, arch + thick + 3)
-    u, v = c.uv(b)
-    x = side * (u - cu - side) / length  # -1 inner end, +1 outer end
+    x = side * (b.u - b.col(cu) - side) / length  # -1 inner end, +1 outer end
     peak = 0.35
-    curve = cv - arch * np.clip(1 - ((x - peak) / (1.35 - peak * np.sign(x - peak))) ** 2, 0, 1)
+    bend = np.clip(1 - ((x - peak) / (1.35 - peak * np.sign(x - peak))) ** 2, 0, 1)
+    curve = b.col(cv) - b.col(arch) * bend
     curve = curve + 1.2 * np.clip(x, 0, 1) ** 2  # the tail drops
-    t = thick * (1.0 - 0.45 * np.clip((x + 1) / 2, 0, 1))
-    d = np.maximum(np.abs(v - curve) - t / 2, (np.abs(x) - 1) * length) * s
-    col = np.asarray(hair, np.float32) * (0.75 if f["hair_color"] not in (2, 3) else 0.6)
+    t = b.col(thick) * (1.0 - 0.45 * np.clip((x + 1) / 2, 0, 1))
+    d = np.maximum(np.abs(b.v - curve) - t / 2, (np.abs(x) - 1) * length) * s
+    col = hair * _rows(np.where(np.isin(f["hair_color"], (2, 3)), 0.6, 0.75))
     c.paint(b, _fill(d, 1.3) * 0.9, col)
 
 
-def _nose(c: _Canvas, f, yaw: float, skin, light) -> None:
+def _nose(c: _Canvas, f, yaw, skin, light) -> None:
     s = c.s
     size = f["nose_size"]
     w = 5.0 + 3.0 * size
     tip_v = 22.0 + 2.5 * size
     cu = yaw
     b = c.box(cu, 12, w + 5, 14)
-    u, v = c.uv(b)
-    side = -1 if light[0] > 0 else 1  # the bridge's shadow falls away from the light
+    u, v, bu, tv = b.u, b.v, b.col(cu), b.col(tip_v)
+    side = np.where(light[:, 0] > 0, -1, 1)  # the bridge's shadow falls away from the light
     bridge = (
-        _smooth(1 - ((u - cu - side * (2.5 + 0.5 * w)) / 2.2) ** 2)
+        _smooth(1 - ((u - bu - b.col(side * (2.5 + 0.5 * w))) / 2.2) ** 2)
         * _smooth((v - 2) / 8)
-        * _smooth((tip_v - v) / 4)
+        * _smooth((tv - v) / 4)
     )
     c.paint(b, bridge * 0.22, skin * 0.6)
     for sd in (-1, 1):
         wing = _fill(
-            (np.abs(np.hypot((u - cu - sd * w) / 2.6, (v - tip_v + 0.5) / 2.4) - 1) - 0.18)
+            (np.abs(np.hypot((u - bu - b.col(sd * w)) / 2.6, (v - tv + 0.5) / 2.4) - 1) - 0.18)
             * (2.6 * s),
             1.4,
         )
-        c.paint(b, wing * 0.3 * (v > tip_v - 2.8), skin * 0.55)
+        c.paint(b, wing * 0.3 * (v > b.col(tip_v - 2.8)), skin * 0.55)
         nostril = _fill(
-            _ellipse_d(u, v, cu + sd * w * 0.48, tip_v + 1.2, 1.9 + 0.6 * size, 1.1, s), 1.2
+            _ellipse_d(b, cu + sd * w * 0.48, tip_v + 1.2, 1.9 + 0.6 * size, 1.1, s), 1.2
         )
         c.paint(b, nostril * 0.8, skin * 0.3)
-    under = _smooth(1 - ((u - cu) / (w + 1)) ** 2 - ((v - tip_v - 3) / 1.6) ** 2)
+    under = _smooth(1 - ((u - bu) / b.col(w + 1)) ** 2 - ((v - tv - 3) / 1.6) ** 2)
     c.paint(b, under * 0.3, skin * 0.55)
-    tip = _smooth(1 - ((u - cu + 1) / (w * 0.5)) ** 2 - ((v - tip_v + 2.5) / 2.5) ** 2)
+    tip = _smooth(1 - ((u - bu + 1) / b.col(w * 0.5)) ** 2 - ((v - tv + 2.5) / 2.5) ** 2)
     c.paint(b, tip * 0.22, np.minimum(skin * 1.25, 1))
 
 
-def _mouth(c: _Canvas, f, yaw: float, skin) -> None:
+def _mouth(c: _Canvas, f, yaw, skin) -> None:
     s = c.s
     smile, opening, full = f["smile"], f["mouth_open"], f["lip_fullness"]
     cu = 0.55 * yaw
     hw = 15.0 * (1 + 0.25 * smile)  # half-width: wider when smiling
     mid_v = 41.0 + 2.0 * smile + 1.0 * opening
     corner_v = 41.0 - 9.0 * (smile - 0.3)  # corners rise with the smile, droop without
-    gap = 8.5 * opening**1.3 + 4.0 * max(smile - 0.4, 0)
+    opening_13 = np.array([o**1.3 for o in opening.tolist()])  # Python's pow, as drawn alone
+    gap = 8.5 * opening_13 + 4.0 * np.maximum(smile - 0.4, 0)
     t_up = 2.3 + 2.2 * full - 0.3 * f["male"]
     t_lo = 3.0 + 2.8 * full - 0.4 * f["male"]
     b = c.box(cu, mid_v + 2, hw + 4, 14)
-    u, v = c.uv(b)
-    x = (u - cu) / hw
+    u, v = b.u, b.v
+    x = (u - b.col(cu)) / b.col(hw)
     w2 = np.clip(1 - x**2, 0, 1)
-    line = mid_v + (corner_v - mid_v) * x**2
-    open_up = line - 0.3 * gap * w2**0.7
-    open_lo = line + 0.7 * gap * w2**0.7
+    w2_07, w2_06 = w2**0.7, w2**0.6
+    line = b.col(mid_v) + b.col(corner_v - mid_v) * x**2
+    open_up = line - b.col(0.3 * gap) * w2_07
+    open_lo = line + b.col(0.7 * gap) * w2_07
     bow = 1 - 0.3 * np.exp(-((x / 0.18) ** 2))  # cupid's bow
-    top = open_up - t_up * w2**0.6 * bow
-    bottom = open_lo + t_lo * w2**0.6
-    outside_x = (np.abs(x) - 1) * (hw * s)
+    top = open_up - b.col(t_up) * w2_06 * bow
+    bottom = open_lo + b.col(t_lo) * w2_06
+    outside_x = (np.abs(x) - 1) * b.col(hw * s)
     lips_d = np.maximum(np.maximum(top - v, v - bottom) * s, outside_x)
     natural = skin * np.array([0.92, 0.66, 0.64]) + np.array([0.06, 0.0, 0.0]) * (
-        1 - 0.6 * f["male"]
+        1 - 0.6 * f["male"][:, None]
     )
-    lip_col = natural + (np.array([0.72, 0.07, 0.17]) - natural) * (0.9 * f["lipstick"])
+    lip_col = natural + (np.array([0.72, 0.07, 0.17]) - natural) * (0.9 * f["lipstick"][:, None])
     for sd in (-1, 1):  # smile lines from the nose wings to the mouth corners
-        fold = np.abs(u - (cu + sd * (hw + 2.5 - 1.5 * (corner_v - v) / 10))) - 0.6
-        a = _fill(fold * s, 1.6) * _smooth((v - 24) / 5) * _smooth((corner_v + 4 - v) / 4)
-        c.paint(b, a * (0.08 + 0.4 * smile), skin * 0.55)
+        fold = np.abs(u - (b.col(cu) + sd * (b.col(hw + 2.5) - 1.5 * (b.col(corner_v) - v) / 10)))
+        fold = fold - 0.6
+        a = _fill(fold * s, 1.6) * _smooth((v - 24) / 5) * _smooth((b.col(corner_v + 4) - v) / 4)
+        c.paint(b, a * b.col(0.08 + 0.4 * smile), skin * 0.55)
     c.paint(b, _fill(lips_d), lip_col)
     sheen = _smooth(1 - (x / 0.55) ** 2 - ((v - (open_lo + bottom) / 2 + 0.5) / 1.3) ** 2)
     c.paint(b, sheen * 0.22, np.ones(3))
@@ -813,109 +1083,133 @@ def _mouth(c: _Canvas, f, yaw: float, skin) -> None:
     inner = _fill(np.maximum(np.maximum(open_up - v, v - open_lo) * s, outside_x + 1.5 * s))
     c.paint(b, inner, np.array([0.28, 0.07, 0.08]))
     teeth = (
-        inner * _fill((v - (open_up + 0.55 * gap + 0.6)) * s) * _fill((np.abs(x) - 0.78) * (hw * s))
+        inner
+        * _fill((v - (open_up + b.col(0.55 * gap) + 0.6)) * s)
+        * _fill((np.abs(x) - 0.78) * b.col(hw * s))
     )
     c.paint(b, teeth, np.array([0.94, 0.92, 0.86]))
-    seam = _fill((np.abs(v - line) - 0.45) * s) * _fill(outside_x) * (1 - min(gap / 1.5, 1))
+    seam = (
+        _fill((np.abs(v - line) - 0.45) * s)
+        * _fill(outside_x)
+        * b.col(1 - np.minimum(gap / 1.5, 1))
+    )
     c.paint(b, seam * 0.8, lip_col * 0.45)
 
 
 def _wrinkles(c: _Canvas, f, skin) -> None:
     """Lines of age: forehead lines (under no fringe) and lines under the eyes, from age 0.4 on."""
-    amount = 0.55 * float(_smooth(np.array((f["age"] - 0.4) / 0.4)))
-    if amount <= 0.01:
+    amount = 0.55 * _smooth((f["age"] - 0.4) / 0.4)
+    lined = amount > 0.01
+    if not lined.any():
         return
     s = c.s
-    if f["bangs"] <= 0.5:
-        b = c.box(0, -27, 26, 8)
-        u, v = c.uv(b)
+    forehead = lined & (f["bangs"] <= 0.5)
+    if forehead.any():
+        b = c.box(0, -27, 26, 8, where=forehead)
+        u, v = b.u, b.v
         for k, dv in enumerate((-24.0, -29.0)):
             a = _fill((np.abs(v - dv - 0.004 * u**2) - 0.4) * s, 1.5) * _smooth(
                 1 - (u / (22 - 4 * k)) ** 2
             )
-            c.paint(b, a * amount, skin * 0.6)
+            c.paint(b, a * b.col(amount), skin * 0.6)
     for side in (-1, 1):
         cu = side * EYE_HALF_DISTANCE + 0.25 * f["yaw"] * 9.0
-        b = c.box(cu, 6, 10, 4)
-        u, v = c.uv(b)
-        line = 5.5 + 0.03 * (u - cu) ** 2
-        a = _fill((np.abs(v - line) - 0.35) * s, 1.4) * _smooth(1 - ((u - cu) / 7) ** 2)
-        c.paint(b, a * amount, skin * 0.55)
+        b = c.box(cu, 6, 10, 4, where=lined)
+        du = b.u - b.col(cu)
+        line = 5.5 + 0.03 * du**2
+        a = _fill((np.abs(b.v - line) - 0.35) * s, 1.4) * _smooth(1 - (du / 7) ** 2)
+        c.paint(b, a * b.col(amount), skin * 0.55)
 
 
-def _front_hair(c: _Canvas, f, hair, hcu, hcv, ha, hb, fcu, fw) -> None:
-    s = c.s
+def _front_hair(c: _Canvas, f, g: _Face) -> None:
+    """7. Hair over the forehead (with its shadow) and locks beside the face, when not bald."""
+    where = ~g.bald
+    if not where.any():
+        return
+    s, hair, fcu, fw = c.s, g.hair, g.fcu, g.fw
+    hcu, hcv, ha, hb = g.head_cu, g.head_cv, g.head_a * g.vol, g.head_b * g.vol
     rec, bangs, parting = f["recession"], f["bangs"], f["hair_parting"]
-    hairline = -30.0 - 20.0 * max(rec - 0.25, 0) / 0.6
-    b = c.box(hcu, hcv - hb * 0.2, ha * 1.05 + 2, hb * 0.85)
-    u, v = c.uv(b)
-    x = (u - hcu) / ha
-    temples = 6.0 * rec * np.exp(-(((np.abs(x) - 0.55) / 0.22) ** 2))  # an M-shaped recession
-    edge = hairline - temples + 3.0 * parting * x + 4.0 * np.abs(x) ** 3
-    if bangs > 0.5:
-        jag = 1.2 * np.sin(u * 0.9 + 2 * parting) + f["waviness"] * 1.5 * np.sin(u * 0.35)
-        fringe = -10.0 - 3 * parting * x + jag
-        edge = np.where(np.abs(x) < 0.9, np.maximum(edge, fringe), edge)
+    hairline = -30.0 - 20.0 * np.maximum(rec - 0.25, 0) / 0.6
+    b = c.box(hcu, hcv - hb * 0.2, ha * 1.05 + 2, hb * 0.85, where=where)
+    u, v = b.u, b.v
+    x = (u - b.col(hcu)) / b.col(ha)
+    temples = b.col(6.0 * rec) * np.exp(
+        -(((np.abs(x) - 0.55) / 0.22) ** 2)
+    )  # an M-shaped recession
+    edge = b.col(hairline) - temples + b.col(3.0 * parting) * x + 4.0 * np.abs(x) ** 3
+    fringed = b.take(bangs > 0.5)
+    if fringed.any():
+        g, xg = b.where(fringed), x[fringed]
+        jag = 1.2 * np.sin(g.u * 0.9 + g.col(2 * parting)) + g.col(f["waviness"] * 1.5) * np.sin(
+            g.u * 0.35
+        )
+        fringe = -10.0 - g.col(3 * parting) * xg + jag
+        edge[fringed] = np.where(np.abs(xg) < 0.9, np.maximum(edge[fringed], fringe), edge[fringed])
     side_bottom = 4 + 60 * f["hair_length"]  # hair beside the face, down to its length
-    sides = (np.abs(u - fcu) > fw * (0.93 - 0.1 * f["hair_length"])) & (v < side_bottom)
-    d = np.maximum(
-        _ellipse_d(u, v, hcu, hcv, ha * 1.02, hb, s), np.where(sides, -1.0, (v - edge) * s)
+    sides = (np.abs(u - b.col(fcu)) > b.col(fw * (0.93 - 0.1 * f["hair_length"]))) & (
+        v < b.col(side_bottom)
     )
-    c.paint(b, _fill(d, 1.2), _hair_texture(c, b, hair, u, v, f))
-    d_head = _ellipse_d(u, v, hcu, hcv, ha * 0.98, hb * 0.98, s)
+    d = np.maximum(_ellipse_d(b, hcu, hcv, ha * 1.02, hb, s), np.where(sides, -1.0, (v - edge) * s))
+    p, alpha = b.nonzero(_fill(d, 1.2))
+    c.paint_at(p, alpha, _hair_texture(c, p, hair, f["waviness"]))
+    d_head = _ellipse_d(b, hcu, hcv, ha * 0.98, hb * 0.98, s)
     shadow = _fill((v - edge - 2.5) * s, 3.0) * (1 - _fill(d)) * _fill(d_head)
     c.paint(b, shadow * 0.2, np.zeros(3))
-    if f["hair_length"] > 0.3:  # locks falling over the sides of the face
-        b = c.box(fcu, 20, fw + 6, 40)
-        u, v = c.uv(b)
-        wave = f["waviness"] * 1.5 * np.sin(v * 0.3)
-        inner = fw * (0.86 - 0.06 * f["hair_length"]) + wave
-        d = np.maximum((inner - np.abs(u - fcu)) * s, (v - side_bottom) * s)
-        d = np.maximum(d, (-25 - v) * s)
-        c.paint(b, _fill(d, 1.2), _hair_texture(c, b, hair, u, v, f))
+    locks = where & (f["hair_length"] > 0.3)  # locks falling over the sides of the face
+    if locks.any():
+        b = c.box(fcu, 20, fw + 6, 40, where=locks)
+        wave = b.col(f["waviness"] * 1.5) * np.sin(b.v * 0.3)
+        inner = b.col(fw * (0.86 - 0.06 * f["hair_length"])) + wave
+        d = np.maximum((inner - np.abs(b.u - b.col(fcu))) * s, (b.v - b.col(side_bottom)) * s)
+        d = np.maximum(d, (-25 - b.v) * s)
+        p, alpha = b.nonzero(_fill(d, 1.2))
+        c.paint_at(p, alpha, _hair_texture(c, p, hair, f["waviness"]))
 
 
-def _hat(c: _Canvas, f, hcu, hcv, ha, hb) -> None:
-    s = c.s
-    col = _hsv(f["hat_hue"], 0.55, 0.35 + 0.4 * ((f["hat_hue"] * 7) % 1))
+def _hat(c: _Canvas, f, g: _Face) -> None:
+    where = f["hat"] > 0.5
+    if not where.any():
+        return
+    s, big = c.s, np.maximum(g.vol, 1.06)
+    hcu, hcv, ha, hb = g.head_cu, g.head_cv, g.head_a * big, g.head_b * big
+    col = np.stack([_hsv(h, 0.55, 0.35 + 0.4 * ((h * 7) % 1)) for h in f["hat_hue"].tolist()])
     brim_v = -24.0
-    b = c.box(hcu, hcv - hb * 0.45, ha * 1.15, hb * 0.65)
-    u, v = c.uv(b)
-    d = np.maximum(_ellipse_d(u, v, hcu, hcv - 3, ha * 1.1, hb * 1.02, s), (v - brim_v) * s)
-    fold = 0.85 + 0.15 * np.sin(u * 0.35)
-    c.paint(b, _fill(d), col[None, None, :] * fold[..., None])
-    band = np.maximum(np.abs(v - brim_v + 3) - 3.2, np.abs(u - hcu) - ha * 1.12) * s
-    c.paint(b, _fill(band), col * 0.7)
+    b = c.box(hcu, hcv - hb * 0.45, ha * 1.15, hb * 0.65, where=where)
+    d = np.maximum(_ellipse_d(b, hcu, hcv - 3, ha * 1.1, hb * 1.02, s), (b.v - brim_v) * s)
+    fold = 0.85 + 0.15 * np.sin(b.u * 0.35)
+    c.paint(b, _fill(d), b.take(col)[:, :, None, None] * fold[:, None])
+    band = np.maximum(np.abs(b.v - brim_v + 3) - 3.2, np.abs(b.u - b.col(hcu)) - b.col(ha * 1.12))
+    c.paint(b, _fill(band * s), col * 0.7)
 
 
-def _glasses(c: _Canvas, f, yaw: float, fcu: float, fw: float) -> None:
-    s = c.s
+def _glasses(c: _Canvas, f, g: _Face) -> None:
+    where = f["eyeglasses"] > 0.5
+    if not where.any():
+        return
+    s, yaw, fcu, fw = c.s, g.yaw, g.fcu, g.fw
     frame = np.array([0.08, 0.07, 0.07])
+    dark = (f["sunglasses"] > 0.5)[:, None]
+    lens = np.where(dark, np.array([0.05, 0.05, 0.07]), np.array([0.8, 0.85, 0.95]))
+    tint = np.where(dark[:, 0], 0.88, 0.08)
     for side in (-1, 1):
         cu, cv = side * EYE_HALF_DISTANCE + 0.3 * yaw, 1.0
         hx, hy, r = 11.5, 7.5, 3.5
-        b = c.box(cu + side * 4, cv, hx + 12, hy + 3)
-        u, v = c.uv(b)
-        qx, qy = np.abs(u - cu) - (hx - r), np.abs(v - cv) - (hy - r)
+        b = c.box(cu + side * 4, cv, hx + 12, hy + 3, where=where)
+        u, v = b.u, b.v
+        qx, qy = np.abs(u - b.col(cu)) - (hx - r), np.abs(v - cv) - (hy - r)
         box_d = (
             np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - r
         ) * s
-        if f["sunglasses"] > 0.5:
-            c.paint(b, _fill(box_d) * 0.88, np.array([0.05, 0.05, 0.07]))
-        else:
-            c.paint(b, _fill(box_d) * 0.08, np.array([0.8, 0.85, 0.95]))
+        c.paint(b, _fill(box_d) * b.col(tint), lens)
         c.paint(b, _fill(np.abs(box_d) - 0.8 * s), frame)
         arm = (
-            np.maximum(np.abs(v - cv + 3) - 0.8, side * (cu + side * hx - u)) * s
+            np.maximum(np.abs(v - cv + 3) - 0.8, side * (b.col(cu + side * hx) - u)) * s
         )  # towards the ear
-        arm = np.maximum(arm, side * (u - fcu - side * fw) * s)
+        arm = np.maximum(arm, side * (u - b.col(fcu) - b.col(side * fw)) * s)
         c.paint(b, _fill(arm) * 0.9, frame)
-    b = c.box(0.3 * yaw, -1, 9, 3)
-    u, v = c.uv(b)
-    bridge = (
-        np.maximum(np.abs(v + 1.5 - 0.02 * (u - 0.3 * yaw) ** 2) - 0.8, np.abs(u - 0.3 * yaw) - 8.5)
-        * s
-    )
+    b = c.box(0.3 * yaw, -1, 9, 3, where=where)
+    du = b.u - b.col(0.3 * yaw)
+    bridge = np.maximum(np.abs(b.v + 1.5 - 0.02 * du**2) - 0.8, np.abs(du) - 8.5) * s
     c.paint(b, _fill(bridge), frame)
 
 
@@ -977,11 +1271,17 @@ def partition(identity: np.ndarray, seed: int) -> np.ndarray:
     return np.array([lookup[int(i)] for i in identity], dtype=np.int64)
 
 
+BATCH = 8  # faces drawn at once: enough to spread NumPy's per-call cost, few enough for the cache
+
+
 def _render_chunk(job: tuple) -> int:
     """Worker: render and write the JPEGs of one chunk of rows."""
     rows, names, folder, quality = job
-    for row, name in zip(rows, names):
-        Image.fromarray(render(row)).save(Path(folder) / name, format="JPEG", quality=quality)
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        f = {name: batch[name].astype(np.float64) for name in FACTOR_NAMES}
+        for image, name in zip(_render(f, (WIDTH, HEIGHT)), names[start : start + BATCH]):
+            image.save(Path(folder) / name, format="JPEG", quality=quality)
     return len(names)
 
 

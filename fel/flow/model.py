@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fel import density
+
 
 @dataclass
 class GlowConfig:
@@ -330,11 +332,8 @@ class Glow(nn.Module):
     # ------------------------------------------------------------------ densities
     def dequantize(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Images [B,3,S,S] in [0,1] -> centred, dequantised inputs: reduce to ``n_bits``, add
-        uniform noise within each bin, shift to [-0.5, 0.5]."""
-        bins = 2**self.config.n_bits
-        k = torch.floor(torch.round(x * 255) / 2 ** (8 - self.config.n_bits))
-        noise = torch.rand(x.shape, generator=generator).to(x) if generator else torch.rand_like(x)
-        return (k + noise) / bins - 0.5
+        uniform noise within each bin, shift to [-0.5, 0.5)."""
+        return density.dequantize(x, self.config.n_bits, generator) - 0.5
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x) [B] in nats for centred continuous inputs x [B, 3, S, S]."""
@@ -344,9 +343,8 @@ class Glow(nn.Module):
     def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Bits per dimension [B] of images x [B,3,S,S] in [0,1], quantised to ``n_bits``:
         (-(log p(z) + logdet) + D log 2^n_bits) / (D ln 2), with uniform dequantisation noise."""
-        d = x[0].numel()
         nll = -self.log_prob(self.dequantize(x, generator))
-        return (nll + d * self.config.n_bits * math.log(2)) / (d * math.log(2))
+        return density.bits_per_dim(nll, x[0].numel(), self.config.n_bits)
 
     def forward(self, x: Tensor) -> Tensor:
         """Training objective: bits/dim [B] of images x [B, 3, S, S] in [0, 1]. The first call

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from fel import density
+
 
 @dataclass
 class VAEConfig:
@@ -119,25 +121,36 @@ class VAE(nn.Module):
         self.prior_mean.copy_(codes.mean(0))
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         """Reconstruction and loss terms for images x [B, 3, S, S] in [0, 1].
+
+        The images are reduced to ``n_bits`` and dequantised with uniform noise, and z is drawn
+        from q(z | x), so ``bits_per_dim`` is a (single-sample) upper bound in expectation.
+        ``generator`` seeds both draws so that a score repeats (see ``fel.vae.recipe.evaluate``).
 
         Returns a dict with ``recon`` [B,3,S,S]; ``mu``, ``logvar`` [B, latent]; and per-batch means
         ``reconstruction`` (-log p(x|z), nats per image), ``kl`` (nats per image), ``elbo`` (nats
         per image), ``loss`` (reconstruction + beta * kl, per image), ``bits_per_dim``.
         """
         mu, logvar = self.posterior(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        recon = self.decode(z)
-        return {"recon": recon, "mu": mu, "logvar": logvar, **self.loss_terms(x, recon, mu, logvar)}
+        eps = (
+            torch.randn(mu.shape, generator=generator).to(mu) if generator else torch.randn_like(mu)
+        )
+        recon = self.decode(mu + eps * (0.5 * logvar).exp())
+        x_deq = density.dequantize(x, self.config.n_bits, generator)
+        return {
+            "recon": recon,
+            "mu": mu,
+            "logvar": logvar,
+            **self.loss_terms(x_deq, recon, mu, logvar),
+        }
 
-    def loss_terms(self, x, recon, mu, logvar) -> dict[str, torch.Tensor]:
+    def loss_terms(self, x_deq, recon, mu, logvar) -> dict[str, torch.Tensor]:
+        """The ELBO's terms for dequantised images ``x_deq`` [B,3,S,S] in [0, 1) (see
+        ``fel.density.dequantize``), their decodings ``recon`` and posteriors ``mu``, ``logvar``."""
         c = self.config
-        d = x[0].numel()
-        # Dequantise to the n_bits grid the density is scored on: x in [0, 1], bins of 1 / 2^n_bits.
-        bins = 2**c.n_bits
-        x_q = torch.floor(x * 255 / 2 ** (8 - c.n_bits)) / bins
-        x_deq = x_q + torch.rand_like(x_q) / bins if self.training else x_q + 0.5 / bins
         log_sigma = self.log_sigma.clamp(-6, 2)
         nll = (
             0.5 * (((x_deq - recon) / log_sigma.exp()) ** 2)
@@ -147,14 +160,12 @@ class VAE(nn.Module):
         reconstruction = nll.flatten(1).sum(1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         elbo = -(reconstruction + kl)
-        # Density on [0,1]^D -> probability of the n_bits-quantised image: add D * log(bins).
-        bpd = (-elbo + d * math.log(bins)) / (d * math.log(2))
         return {
             "reconstruction": reconstruction.mean(),
             "kl": kl.mean(),
             "elbo": elbo.mean(),
             "loss": (reconstruction + c.beta * kl).mean(),
-            "bits_per_dim": bpd.mean(),
+            "bits_per_dim": density.bits_per_dim(-elbo, x_deq[0].numel(), c.n_bits).mean(),
         }
 
     def config_dict(self) -> dict:

@@ -35,15 +35,20 @@ def loss_fn(model: VAE, batch) -> tuple[torch.Tensor, dict[str, float]]:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, images, batch_size: int = 256) -> dict[str, float]:
+def evaluate(model: VAE, images, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
     """Mean ELBO (nats per image), its terms and bits/dim over uint8 or float images [N,3,S,S]
-    (a tensor or an array, e.g. a dataset's memory-mapped cache)."""
+    (a tensor or an array, e.g. a dataset's memory-mapped cache).
+
+    One seeded draw of dequantisation noise and of z per image, so the number repeats; bits/dim is
+    then an unbiased estimate of an upper bound on the model's negative log-likelihood.
+    """
     was_training = model.training
     model.eval()
     device = model.log_sigma.device
+    g = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
     for x in iter_batches(images, batch_size):
-        out = model(x.to(device))
+        out = model(x.to(device), g)
         for k in ("elbo", "reconstruction", "kl", "bits_per_dim"):
             sums[k] = sums.get(k, 0.0) + out[k].item() * len(x)
     model.train(was_training)
