@@ -506,11 +506,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raised_by_fel(err: BaseException) -> bool:
+    """Whether the innermost frame of err's traceback is fel's own code (a check of the user's
+    input or data), not torch, numpy or another library (CUDA out of memory, an NCCL failure)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parent
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(package)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. fel's own complaints about input (missing data, a bad name, a diverged
+    run) print as one line and exit 2; errors from inside libraries keep their traceback."""
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        if not (_raised_by_fel(err) or isinstance(err, (FileNotFoundError, FileExistsError))):
+            raise
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
     return 0

@@ -111,3 +111,30 @@ def test_train_glow_refuses_a_size_its_levels_cannot_squeeze(tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "divisible" in capsys.readouterr().err
+
+
+def test_library_errors_keep_their_traceback_and_fels_own_are_one_line(monkeypatch, capsys):
+    import fel.__main__ as cli
+
+    def out_of_memory(args):
+        torch.empty(-1)  # raised inside torch, as a CUDA out-of-memory error or an NCCL failure is
+
+    def bad_name(args):
+        from fel.data.attributes import check_attribute
+
+        check_attribute("Smilling")
+
+    class Parser:  # `fel info` whose command is replaced by the one under test
+        def __init__(self, run):
+            self.args = build_parser().parse_args(["info"])
+            self.args.run = run
+
+        def parse_args(self, argv):
+            return self.args
+
+    monkeypatch.setattr(cli, "build_parser", lambda: Parser(bad_name))
+    assert main([]) == 2
+    assert "Smiling" in capsys.readouterr().err  # the close name, on one line
+    monkeypatch.setattr(cli, "build_parser", lambda: Parser(out_of_memory))
+    with pytest.raises(RuntimeError):
+        main([])

@@ -324,3 +324,22 @@ def test_glow_trains_under_ddp_with_one_set_of_weights(tmp_path):
     assert results[0][1] == results[1][1] == 2
     assert np.array_equal(results[0][0], results[1][0])
     assert (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("layer", [InvConv2d, InvConv2dLU])
+def test_inverse_convolutions_work_on_a_device_without_float64(monkeypatch, layer):
+    """Apple's MPS has no float64: the inverse and the log-determinant are then computed on the
+    CPU and moved back. Simulated here by declaring the CPU float64-less."""
+    import fel.flow.model as model
+
+    torch.manual_seed(0)
+    conv = layer(6)
+    x = torch.randn(2, 6, 3, 3)
+    y, logdet = conv(x)
+    asked = []
+    monkeypatch.setattr(model, "has_float64", lambda device: asked.append(device.type) or False)
+    y_mps, logdet_mps = conv(x)
+    back = conv.reverse(y_mps)
+    assert asked and back.dtype == x.dtype and logdet_mps.dtype == torch.float32
+    assert torch.allclose(back, x, atol=1e-5) and torch.equal(y_mps, y)
+    assert torch.allclose(logdet_mps, logdet)

@@ -65,6 +65,23 @@ def gaussian_log_p(z: Tensor, mean: Tensor, log_sd: Tensor) -> Tensor:
     return -0.5 * math.log(2 * math.pi) - log_sd - 0.5 * (z - mean) ** 2 * torch.exp(-2 * log_sd)
 
 
+def has_float64(device: torch.device) -> bool:
+    """Whether ``device`` computes in float64 (Apple's MPS does not)."""
+    return device.type != "mps"
+
+
+def _float64(m: Tensor) -> Tensor:
+    """m in float64 for an exact inverse or log-determinant: on its own device when that device
+    has float64, else on the CPU (the caller moves the result back)."""
+    return m.double() if has_float64(m.device) else m.cpu().double()
+
+
+def _inverse_conv(y: Tensor, weight: Tensor) -> Tensor:
+    """Apply the inverse of the 1x1 convolution weight [C, C] to y [B, C, H, W]."""
+    inverse = torch.linalg.inv(_float64(weight)).to(device=y.device, dtype=y.dtype)
+    return F.conv2d(y, inverse[:, :, None, None])
+
+
 class ActNorm(nn.Module):
     """y = (x + loc) * exp(log_scale), per channel. log|det| = H * W * sum(log_scale).
 
@@ -103,14 +120,13 @@ class InvConv2d(nn.Module):
         self.weight = nn.Parameter(q)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        logdet = x.shape[2] * x.shape[3] * torch.linalg.slogdet(self.weight.double())[1]
+        logdet = x.shape[2] * x.shape[3] * torch.linalg.slogdet(_float64(self.weight))[1]
         y = F.conv2d(x, self.weight[:, :, None, None])
         dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # never bf16/fp16
-        return y, logdet.to(dtype).expand(x.shape[0])
+        return y, logdet.to(device=x.device, dtype=dtype).expand(x.shape[0])
 
     def reverse(self, y: Tensor) -> Tensor:
-        inverse = torch.linalg.inv(self.weight.double()).to(y.dtype)
-        return F.conv2d(y, inverse[:, :, None, None])
+        return _inverse_conv(y, self.weight)
 
 
 class InvConv2dLU(nn.Module):
@@ -144,8 +160,7 @@ class InvConv2dLU(nn.Module):
         return F.conv2d(x, self.matrix()[:, :, None, None]), logdet.expand(x.shape[0])
 
     def reverse(self, y: Tensor) -> Tensor:
-        inverse = torch.linalg.inv(self.matrix().double()).to(y.dtype)
-        return F.conv2d(y, inverse[:, :, None, None])
+        return _inverse_conv(y, self.matrix())
 
 
 class ZeroConv2d(nn.Module):
