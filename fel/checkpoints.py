@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -64,10 +65,18 @@ def load_checkpoint(
 
 
 def load_state(
-    model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint"
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str = "checkpoint",
+    file_key: Callable[[str], str] | None = None,
 ) -> None:
-    """Load ``state`` into ``model`` strictly; a mismatch names the key and both shapes."""
-    own = model.state_dict()
+    """Load ``state`` into ``model`` strictly; a mismatch names the key and both shapes.
+
+    ``file_key`` maps the model's state-dict names to the file's, when a published format names
+    them otherwise; ``state`` and every message then use the file's names.
+    """
+    names = {file_key(k) if file_key else k: k for k in model.state_dict()}
+    own = {name: model.state_dict()[k] for name, k in names.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
@@ -81,7 +90,7 @@ def load_state(
                 f"{source}: '{key}' has shape {tuple(value.shape)} but the model expects "
                 f"{tuple(own[key].shape)}; was it trained with another config?"
             )
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    model.load_state_dict({names[k]: v.to(own[k].dtype) for k, v in state.items()})
 
 
 def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
