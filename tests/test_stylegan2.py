@@ -274,10 +274,10 @@ def test_w_and_wplus_inversion_reduce_the_error():
         target = model.decode(model.sample_latent(1, generator=g))
         start = (model.decode_w(model.w_avg[None]) - target).square().mean()
     for space in ("w", "wplus"):
-        code = model.encode(target, space=space, steps=8, lr=0.1, progress=False)
+        code = model.encode(target, space=space, steps=8, lr=0.02, progress=False)
         decode = model.decode_w if space == "w" else model.decode_wplus
         with torch.no_grad():
-            assert (decode(code) - target).square().mean() < 0.9 * start
+            assert (decode(code) - target).square().mean() < 0.6 * start  # measured: 0.37, 0.25
     assert code.shape == (1, model.n_latent, S)
     big = F.interpolate(target, size=(40, 40))  # other sizes are resized to the model's
     assert model.encode(big, space="w", steps=1, progress=False).shape == (1, S)
