@@ -140,7 +140,7 @@ def orthogonalize(direction, others) -> Tensor:
     return _residual(_float64(direction), others).to(_device(direction), torch.float32)
 
 
-def project_boundary(primal, *conditions) -> Tensor:
+def project_boundary(primal, *conditions, dtype: torch.dtype = torch.float32) -> Tensor:
     """Conditional boundary: the unit vector closest to ``primal`` orthogonal to every condition.
 
     InterfaceGAN's conditional manipulation ("age, but keep gender and eyeglasses"): ``primal``
@@ -154,7 +154,9 @@ def project_boundary(primal, *conditions) -> Tensor:
         *conditions: normals [D] or [1, D] to keep fixed.
 
     Returns:
-        unit vector [D], float32, on ``primal``'s device.
+        unit vector [D] on ``primal``'s device, of ``dtype`` (float32 by default, to add to
+        codes; float64 keeps all of the float64 arithmetic, e.g. to compare with a published
+        ``.npy`` boundary).
 
     Raises:
         ValueError: shapes differ, or ``primal`` is zero or lies in the span of the conditions.
@@ -170,7 +172,7 @@ def project_boundary(primal, *conditions) -> Tensor:
             "the primal direction is zero or lies in the span of the conditions: no part of it "
             "is orthogonal to all of them"
         )
-    return (r / r.norm()).to(_device(primal), torch.float32)
+    return (r / r.norm()).to(_device(primal), dtype)
 
 
 def _numpy(x) -> np.ndarray:
@@ -351,6 +353,45 @@ def linear_interpolate(z, normal, start: float = -3.0, end: float = 3.0, steps: 
         raise ValueError(f"z must be one code [D] or [1, D], got shape {tuple(z.shape)}")
     distances = torch.linspace(start, end, steps, device=z.device)
     return edit_to_distance(z.expand(steps, -1), normal, distances)
+
+
+#: W+ layer groups of a style generator (Karras et al. 2019, section 3.1): coarse styles (4-8 px:
+#: pose, face shape, glasses), middle (16-32 px: features, hair style, eyes open or closed) and
+#: fine (64 px and up: colour scheme, micro-structure). Two latent layers per resolution, from 4 px.
+LAYER_GROUPS = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, None)}
+
+
+def layer_indices(layers, n_latent: int) -> list[int]:
+    """The W+ layers an edit acts on: ``"all"``, a group of :data:`LAYER_GROUPS`, a ``range``
+    or explicit indices, each in [0, n_latent).
+
+    Raises:
+        ValueError: an unknown group name, an index out of range, or no layer at all.
+    """
+    if isinstance(layers, str):
+        if layers == "all":
+            return list(range(n_latent))
+        if layers not in LAYER_GROUPS:
+            groups = ", ".join(map(repr, LAYER_GROUPS))
+            raise ValueError(f"unknown layer group {layers!r}; use 'all', {groups} or indices")
+        start, stop = LAYER_GROUPS[layers]
+        indices = list(range(n_latent))[start:stop]
+    else:
+        indices = sorted({int(i) for i in layers})
+    bad = [i for i in indices if not 0 <= i < n_latent]
+    if bad or not indices:
+        raise ValueError(f"layers must be indices in [0, {n_latent}), got {indices}")
+    return indices
+
+
+def wplus_direction(direction, layers, n_latent: int) -> Tensor:
+    """A W direction [D] on some W+ layers only: [n_latent, D], the unit direction on every
+    chosen layer and zero elsewhere, so ``wp + alpha * wplus_direction(n, layers, L)`` moves each
+    chosen layer's style by alpha along n (InterfaceGAN's W+ edit, restricted to layers)."""
+    d = unit(_vector(direction, "direction"))
+    mask = torch.zeros(n_latent, 1, device=d.device)
+    mask[layer_indices(layers, n_latent)] = 1
+    return (mask * d).float()
 
 
 def _top_eigen(symmetric: Tensor, k: int) -> tuple[Tensor, Tensor]:

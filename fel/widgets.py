@@ -31,7 +31,8 @@ class LatentEditor:
             for picking test faces, ``encode(images) -> z``.
         z: the starting code, [D] or [1, D].
         directions: name -> direction [D]; normalised to unit length, so slider units are
-            latent-space distances.
+            latent-space distances (unless ``normalize=False``: then a slider moves the code by
+            its value times the direction as given, e.g. a unit W step on each of some W+ layers).
         ranges: (low, high) for every slider, or name -> (low, high).
         faces: optional test images [N,3,H,W] in [0,1] to pick from (encoded on demand).
         compare: show the unedited face beside the edited one.
@@ -57,6 +58,7 @@ class LatentEditor:
         device: torch.device | str | None = None,
         continuous: bool | None = None,
         seed: int = 0,
+        normalize: bool = True,
     ) -> None:
         if not directions:
             raise ValueError("give at least one direction, e.g. {'Smiling': d}")
@@ -73,7 +75,7 @@ class LatentEditor:
                 raise ValueError(
                     f"direction {name!r} has {d.numel()} dimensions, the code has {self.z0.shape[1]}"
                 )
-            self.directions[name] = unit(d).to(self.device)
+            self.directions[name] = (unit(d) if normalize else d).to(self.device)
         self.faces, self.scale = faces, scale
         self.generator = torch.Generator().manual_seed(seed)
         self.decode_seconds = self._timed_decode()

@@ -237,7 +237,9 @@ def test_images_equal_the_oracle(size, state64, model64):
     assert inside > 0.3, "the test image should not be saturated"
     assert (((raw + 1) / 2) - ((want + 1) / 2)).abs().max() <= 1e-4
     with torch.no_grad():
-        torch.testing.assert_close(model.decode_wplus(wp), ((want + 1) / 2).clamp(0, 1), atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            model.decode_wplus(wp), ((want + 1) / 2).clamp(0, 1), atol=1e-4, rtol=0
+        )
 
 
 def test_z_to_image_with_truncation_on_every_layer_towards_latent_avg(model64, state64, file64):
@@ -264,7 +266,9 @@ def test_without_latent_avg_the_centre_is_the_mean_of_4096_draws(state64):
     model = load_stylegan2_state(state64)
     with torch.no_grad():
         z = torch.randn(4096, S, generator=torch.Generator().manual_seed(0))
-        torch.testing.assert_close(model.w_avg, ref_mapping(z, state64).mean(0), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            model.w_avg, ref_mapping(z, state64).mean(0), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_w_and_wplus_inversion_reduce_the_error():

@@ -55,7 +55,7 @@ def read_state_file(path: str | os.PathLike, what: str, where: str) -> object:
             raise CheckpointError(
                 f"{path} is a training checkpoint: it holds an argparse.Namespace ('args'), which "
                 "weights_only=True refuses to unpickle since unpickling can run code. If you "
-                "trust the file, keep only its weights once: python -c \"import torch; "
+                'trust the file, keep only its weights once: python -c "import torch; '
                 f"c = torch.load('{path}', weights_only=False); "
                 "torch.save({'g_ema': c['g_ema']}, 'g_ema.pt')\" and load g_ema.pt."
             ) from None
@@ -134,7 +134,9 @@ class StyleGenerator(nn.Module):
         shape = (self.n_latent, self.w_dim) if wplus else (self.w_dim,)
         if code.dim() != len(shape) + 1 or tuple(code.shape[1:]) != shape:
             name = "W+ codes" if wplus else "codes"
-            raise ValueError(f"{name} must be [B, {', '.join(map(str, shape))}], got {tuple(code.shape)}")
+            raise ValueError(
+                f"{name} must be [B, {', '.join(map(str, shape))}], got {tuple(code.shape)}"
+            )
         return code.to(self.device, torch.float32)
 
     def truncate(self, w: Tensor, psi: float | None = None) -> Tensor:

@@ -200,7 +200,7 @@ class Synthesis(nn.Module):
     def forward(self, wp: Tensor) -> Tensor:
         """W+ [B, 2B, 512] -> raw images [B, 3, R, R]; with lod = k > 0 the last ceil(k) blocks
         are skipped and the last computed image is up-sampled (nearest), as InterfaceGAN."""
-        lod = float(self.lod)
+        lod = float(self.lod.detach())
         if not 0 <= lod < self.blocks:
             raise ValueError(f"lod must lie in [0, {self.blocks}), got {lod}")
         blocks = self.blocks - math.ceil(lod)
