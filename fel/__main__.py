@@ -163,19 +163,37 @@ def _train_gan(args: argparse.Namespace) -> None:
     _finish_training(args, result, summary)
 
 
+#: ``boundaries --generator``: the loader of each published format, and its scoring batch.
+GENERATORS = {"gan": ("fel.interface_gan", "load", 500),
+              "stylegan": ("fel.interface_gan", "load_stylegan", 4),
+              "stylegan2": ("fel.interface_gan", "load_stylegan2", 4)}  # fmt: skip
+
+
 def _boundaries(args: argparse.Namespace) -> None:
+    import importlib
+
     from fel.classifier import load as load_classifier
     from fel.classifier import load_pretrained as pretrained_classifier
-    from fel.interface_gan import find_boundaries, load, load_pretrained
+    from fel.interface_gan import find_boundaries, load_pretrained
     from fel.interface_gan.boundaries import ATTRIBUTES
 
     device = fel.device()
-    generator = load(args.checkpoint, device) if args.checkpoint else load_pretrained(device)
+    module, loader, batch_size = GENERATORS[args.generator]
+    if args.checkpoint:
+        generator = getattr(importlib.import_module(module), loader)(args.checkpoint, device)
+    elif args.generator == "gan":
+        generator = load_pretrained(device)
+    else:
+        raise ValueError(f"--generator {args.generator} needs --checkpoint FILE (fel ships none)")
     if args.classifier:
         predictor = load_classifier(args.classifier, device)
     else:
         predictor = pretrained_classifier(device)
     source = str(args.checkpoint or "shipped (data/checkpoints/gan.pt)")
+    if args.generator != "gan":
+        source = f"{args.generator}: {source}"
+    args.batch_size = args.batch_size or batch_size
+    args.out = args.out or fel.DATA_DIR / "boundaries" / args.generator
     report = find_boundaries(generator, predictor, args.out, args.attributes or ATTRIBUTES,
                              n=args.n, psi=args.truncation, chosen_ratio=args.chosen_ratio,
                              seed=args.seed, batch_size=args.batch_size, source=source)  # fmt: skip
@@ -453,13 +471,22 @@ def build_parser() -> argparse.ArgumentParser:
     gan.set_defaults(run=_train_gan)
 
     bounds = commands.add_parser(
-        "boundaries", help="InterfaceGAN boundaries of the GAN in Z and W (sample, score, fit SVMs)"
+        "boundaries",
+        help="InterfaceGAN boundaries of a generator in Z and W (sample, score, fit SVMs)",
+    )
+    bounds.add_argument(
+        "--generator",
+        choices=sorted(GENERATORS),
+        default="gan",
+        help="fel's GAN, or a published file's format: InterfaceGAN's stylegan_*.pth or "
+        "rosinality's StyleGAN2 .pt (default: %(default)s)",
     )
     bounds.add_argument(
         "--checkpoint",
         type=Path,
         default=None,
-        help="GAN checkpoint, exported or a run's last.pt (default: the shipped one)",
+        help="the generator's file: for gan an exported checkpoint or a run's last.pt "
+        "(default: the shipped one); required for the published formats",
     )
     bounds.add_argument(
         "--classifier",
@@ -470,8 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument(
         "--out",
         type=Path,
-        default=fel.DATA_DIR / "boundaries" / "gan",
-        help="folder for the .npy boundaries and report.json (default: %(default)s)",
+        default=None,
+        help="folder for the .npy boundaries and report.json "
+        f"(default: {fel.DATA_DIR / 'boundaries'}/GENERATOR)",
     )
     bounds.add_argument(
         "--attributes",
@@ -496,7 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of codes taken as positives, and as negatives (default: %(default)s)",
     )
     bounds.add_argument(
-        "--batch-size", type=int, default=500, help="faces per batch (default: %(default)s)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="faces per batch (default: 500 for gan, 4 for the 1024 px published generators)",
     )
     bounds.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     bounds.set_defaults(run=_boundaries)

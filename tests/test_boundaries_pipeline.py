@@ -132,3 +132,28 @@ def test_cli_with_a_checkpoint_and_the_shipped_classifier(tmp_path, capsys):
     assert list(report["attributes"]) == ["Smiling", "Male"]  # canonical names
     assert report["generator"] == str(checkpoint) and report["truncation"] == 0.7
     assert load_boundary(boundary_path(out, "Male", "w"), TINY.w_dim).shape == (TINY.w_dim,)
+
+
+@pytest.mark.skipif(
+    not (fel.CHECKPOINT_DIR / "classifier.pt").exists(), reason="no shipped classifier"
+)
+@pytest.mark.parametrize("kind", ["stylegan", "stylegan2"])
+def test_cli_on_the_published_formats(kind, tmp_path, capsys):
+    from fel.__main__ import main
+    from tests.test_stylegan import fake_file_state
+    from tests.test_stylegan2 import fake_g_ema
+
+    checkpoint = tmp_path / f"{kind}.pt"
+    state = fake_file_state(32) if kind == "stylegan" else {"g_ema": fake_g_ema(16)}
+    torch.save(state, checkpoint)
+    out = tmp_path / "bounds"
+    args = ["boundaries", "--generator", kind, "--checkpoint", str(checkpoint), "--out", str(out),
+            "--n", "60", "--chosen-ratio", "0.25", "--attributes", "Smiling"]  # fmt: skip
+    assert main(args) == 0
+    assert "sampled, synthesised and scored 60 faces in" in capsys.readouterr().out
+    report = json.loads((out / REPORT).read_text())
+    assert report["generator"] == f"{kind}: {checkpoint}"
+    for space in SPACES:
+        assert load_boundary(boundary_path(out, "Smiling", space)).shape == (512,)
+    assert main(["boundaries", "--generator", kind]) == 2
+    assert "needs --checkpoint FILE" in capsys.readouterr().err

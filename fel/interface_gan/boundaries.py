@@ -1,4 +1,8 @@
-"""InterfaceGAN boundaries of fel's GAN, in Z and in W: ``python -m fel boundaries``.
+"""InterfaceGAN boundaries of a generator in Z and in W: ``python -m fel boundaries``.
+
+Any generator with the course's common face works: fel's GAN, and the published StyleGAN and
+StyleGAN2 (``--generator stylegan|stylegan2 --checkpoint FILE``); the predictor scores each face
+resized to its own input size (64 px).
 
 The procedure of Shen et al. (2020):
 
@@ -28,6 +32,7 @@ from tqdm.auto import tqdm
 from fel.data.attributes import check_attribute
 from fel.directions import train_boundary
 from fel.interface_gan.model import Generator
+from fel.interface_gan.published import StyleGenerator
 from fel.metrics import Predictor
 
 #: The attributes fel edits with the GAN.
@@ -45,7 +50,7 @@ def boundary_path(out: str | os.PathLike, attribute: str, space: str) -> Path:
 
 
 @torch.no_grad()
-def sample_and_score(generator: Generator, predictor: Predictor, n: int = 20_000,
+def sample_and_score(generator: Generator | StyleGenerator, predictor: Predictor, n: int = 20_000,
                      psi: float = 0.7, batch_size: int = 500, seed: int = 0,
                      progress: bool = True) -> dict[str, Tensor]:  # fmt: skip
     """Draw ``n`` Z codes (seeded), map them to W, synthesise with truncation ``psi`` and score.
@@ -66,7 +71,7 @@ def sample_and_score(generator: Generator, predictor: Predictor, n: int = 20_000
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def find_boundaries(generator: Generator, predictor: Predictor, out: str | os.PathLike,
+def find_boundaries(generator: Generator | StyleGenerator, predictor: Predictor, out: str | os.PathLike,
                     attributes: Sequence[str] = ATTRIBUTES, n: int = 20_000, psi: float = 0.7,
                     chosen_ratio: float = 0.02, split_ratio: float = 0.7, seed: int = 0,
                     batch_size: int = 500, progress: bool = True,
@@ -74,7 +79,8 @@ def find_boundaries(generator: Generator, predictor: Predictor, out: str | os.Pa
     """The whole pipeline: sample, score, fit one boundary per attribute in Z and in W, write.
 
     Args:
-        generator: e.g. :func:`fel.interface_gan.load_pretrained`.
+        generator: e.g. :func:`fel.interface_gan.load_pretrained`,
+            :func:`~fel.interface_gan.load_stylegan` or :func:`~fel.interface_gan.load_stylegan2`.
         predictor: has ``attr_names`` and ``predict(images) -> probabilities [B, n_attrs]``
             (e.g. :func:`fel.classifier.load_pretrained`).
         out: folder for the ``.npy`` files (see :func:`boundary_path`) and ``report.json``.
