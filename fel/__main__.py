@@ -265,7 +265,7 @@ def _bench_boundaries(args: argparse.Namespace) -> None:
 def _bench_edit(args: argparse.Namespace) -> None:
     from fel.bench import bench_edit
 
-    bench_edit(repeats=args.repeats)
+    bench_edit(repeats=args.repeats, published=not args.no_published)
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -386,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bedit.add_argument(
         "--repeats", type=int, default=200, help="slider moves per model (default: %(default)s)"
+    )
+    bedit.add_argument(
+        "--no-published",
+        action="store_true",
+        help="skip the 1024 px StyleGAN2 forward and inversion (about a minute on a 2-core CPU)",
     )
     bedit.set_defaults(run=_bench_edit)
     bbound = bench_cmds.add_parser(

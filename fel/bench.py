@@ -219,11 +219,12 @@ def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64)
     )
 
 
-def bench_edit(repeats: int = 200) -> str:
+def bench_edit(repeats: int = 200, published: bool = True) -> str:
     """Slider move -> new PNG bytes in ``LatentEditor``, per shipped model and device: median, p95.
 
     Each repeat sets a slider to a new value, which decodes the edited code and encodes the PNG
-    exactly as in a notebook (without the browser round trip).
+    exactly as in a notebook (without the browser round trip). Then the encode/decode latency
+    table and, with ``published``, the cost of a 1024 px StyleGAN2 (:func:`bench_published`).
     """
     import numpy as np
     import torch
@@ -278,7 +279,10 @@ def bench_edit(repeats: int = 200) -> str:
         ["model", "device", "moves", "median ms", "p95 ms"],
         rows,
     )
-    return text + "\n" + bench_codec(loaders, devices)
+    text += "\n" + bench_codec(loaders, devices)
+    if published:
+        text += "\n" + bench_published()
+    return text
 
 
 def bench_boundaries(n: int = 20_000, target_seconds: float = 180.0) -> str:
@@ -349,5 +353,67 @@ def bench_codec(loaders, devices, repeats: int = 20) -> str:
     return print_table(
         f"encode / decode latency, median of {repeats}  ({machine()})",
         ["model", "device", "batch", "encode ms", "decode ms"],
+        rows,
+    )
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory so far, MiB (Linux and macOS report different units)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def _peak_memory(device) -> str:
+    """Peak memory so far: CUDA's peak allocation on a GPU, else the process's resident set."""
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} (CUDA)"
+    return f"{_peak_rss_mib():.0f} (RSS)"
+
+
+def bench_published(size: int = 1024, steps: int = 3, batch: int = 1) -> str:
+    """A published-size StyleGAN2 (rosinality's layout, config-f channels, random weights: the
+    cost does not depend on the values): one forward pass, and W and W+ inversion steps, on the
+    CPU and on ``fel.device()``. Memory: the CPU's peak resident set of this process after
+    each row (it only grows), and CUDA's peak allocation."""
+    import torch
+
+    import fel
+    from fel.interface_gan.stylegan2 import StyleGAN2Generator
+
+    devices = [torch.device("cpu")] + ([fel.device()] if fel.device().type != "cpu" else [])
+    rows = []
+    for device in devices:
+        torch.manual_seed(0)
+        model = StyleGAN2Generator(size).to(device).eval()
+        z = model.sample_latent(batch, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            model.decode(z)  # warm-up
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            forward = _timed(model.decode, z, device)
+            target = model.decode(z)
+
+        rows.append(
+            [f"forward, batch {batch}", device.type, f"{forward / 1000:.2f}", _peak_memory(device)]
+        )
+        for space in ("w", "wplus"):
+            model.encode(target, space=space, steps=1, progress=False)  # warm-up
+            start = time.perf_counter()
+            model.encode(target, space=space, steps=steps, progress=False)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            per_step = (time.perf_counter() - start) / steps
+            name = f"inversion into {'W' if space == 'w' else 'W+'}, per step"
+            rows.append([name, device.type, f"{per_step:.2f}", _peak_memory(device)])
+        del model
+    return print_table(
+        f"StyleGAN2 {size} px (config-f shapes, random weights; {steps} inversion steps timed)"
+        f"  ({machine()}, {torch.get_num_threads()} threads)",
+        ["what", "device", "seconds", "peak MiB"],
         rows,
     )

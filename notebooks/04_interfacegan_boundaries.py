@@ -31,14 +31,17 @@
 # 3. measure entanglement with a cosine matrix and undo it by conditional editing;
 # 4. put the supervised directions beside two unsupervised ones (GANSpace, SeFa);
 # 5. edit a real face through GAN inversion, and edit live with sliders (truncation included);
-# 6. run the same code on the published PGGAN CelebA-HQ generator, if you have its file.
+# 6. run the same code on the published PGGAN CelebA-HQ generator, if you have its file, and on
+#    StyleGAN and StyleGAN2 in Z, W and W+, with layer-wise edits.
 #
 # **Prerequisites:** notebooks 01 (the attribute predictor) and 03 (attribute vectors).
 # **Time to run:** about two minutes on a 2-core CPU.
 
 # %%
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,14 +52,27 @@ from fel.classifier import load_pretrained as load_classifier
 from fel.comparison import matched_strength, psnr
 from fel.data import CelebA, default_root
 from fel.directions import (
+    LAYER_GROUPS,
+    layer_indices,
     pca_directions,
     project_boundary,
     sefa_directions,
     train_boundary,
     unit,
+    wplus_direction,
 )
-from fel.interface_gan import gan_editor, load_boundary, load_pggan, load_pretrained
+from fel.interface_gan import (
+    find_boundaries,
+    gan_editor,
+    load_boundary,
+    load_direction,
+    load_pggan,
+    load_pretrained,
+    load_stylegan,
+    load_stylegan2,
+)
 from fel.interface_gan.boundaries import ATTRIBUTES, sample_and_score
+from fel.interface_gan.stylegan2 import StyleGAN2Generator, published_state
 from fel.metrics import edit_report
 from fel.viz import show
 
@@ -501,6 +517,130 @@ else:
     plt.show()
 
 # %% [markdown]
+# ## 11. The generators people use: StyleGAN and StyleGAN2, in Z, W and W+
+#
+# InterfaceGAN's release also edits StyleGAN (v1) trained on FFHQ and CelebA-HQ, and most of
+# today's face editing (e4e, pSp, StyleCLIP, GANSpace, SeFa) runs on StyleGAN2 in the format of
+# rosinality's `stylegan2-pytorch`. Both are *style-based*: a mapping network turns $z$ into
+# $w$, and every layer $l$ of the synthesis network reads a style $w_l$. Three code spaces follow:
+#
+# | space | code | what an edit is |
+# |---|---|---|
+# | Z | $z \in \mathbb{R}^{512}$, Gaussian | $z + \alpha n_Z$, then mapping |
+# | W | $w = f(z)$, one style for all layers | $w + \alpha n_W$, then truncation |
+# | W+ | $(w_0, \dots, w_{L-1})$, a style per layer | $w_l + \alpha n_W$ **on chosen layers $l$ only** |
+#
+# Truncation $w_l \to \bar w + \psi_l (w_l - \bar w)$ comes after the edit; InterfaceGAN's
+# StyleGAN truncates only the first 8 layers ($\psi = 0.7$), rosinality's StyleGAN2 all of them.
+# The layers come in resolution groups (Karras et al. 2019): **coarse** (4-8 px: pose, face
+# shape), **middle** (16-32 px: features, mouth, eyes) and **fine** (64 px up: colour, skin,
+# hair texture). An expression edit on the middle layers leaves the fine layers' colours alone.
+#
+# Set `FEL_STYLEGAN2` to a rosinality `.pt` (e.g. `stylegan2-ffhq-config-f.pt`) or `FEL_STYLEGAN`
+# to InterfaceGAN's `stylegan_ffhq.pth` / `stylegan_celebahq.pth` before starting Jupyter, and
+# optionally `FEL_STYLEGAN_BOUNDARY` to a boundary (`.npy`) or direction (`.pt`). InterfaceGAN's
+# 39 published boundaries ship with fel in `data/interfacegan_boundaries/`.
+
+# %%
+published_dir = fel.DATA_DIR / "interfacegan_boundaries"
+scratch = Path(tempfile.mkdtemp(prefix="fel-stylegan-"))
+if os.environ.get("FEL_STYLEGAN2"):
+    SG = load_stylegan2(os.environ["FEL_STYLEGAN2"], device)
+    real_weights = True
+elif os.environ.get("FEL_STYLEGAN"):
+    SG = load_stylegan(os.environ["FEL_STYLEGAN"], device)
+    real_weights = True
+else:
+    print("FEL_STYLEGAN2 / FEL_STYLEGAN not set: convert stylegan2-ffhq-config-f.pkl with "
+          "rosinality/stylegan2-pytorch's convert_weight.py, or download InterfaceGAN's "
+          "stylegan_ffhq.pth (github.com/genforce/interfacegan).\nBelow: a 32 px StyleGAN2 in the "
+          "same file format with RANDOM weights. Its pictures are noise; the code is what a real "
+          "file runs.")  # fmt: skip
+    torch.manual_seed(0)
+    torch.save(published_state(StyleGAN2Generator(32)), scratch / "stylegan2-random-32px.pt")
+    SG = load_stylegan2(scratch / "stylegan2-random-32px.pt", device)
+    real_weights = False
+groups = [g for g in LAYER_GROUPS if LAYER_GROUPS[g][0] < SG.n_latent]  # 32 px has no fine layers
+print(f"{type(SG).__name__}: {SG.resolution} px, {SG.n_latent} W+ layers, psi {SG.truncation}; "
+      + ", ".join(f"{g} = layers {layer_indices(g, SG.n_latent)}" for g in groups))  # fmt: skip
+
+# %% [markdown]
+# Two smile directions in W: a published one (InterfaceGAN's StyleGAN FFHQ boundary, or your
+# `FEL_STYLEGAN_BOUNDARY`), and our own, fitted by the same pipeline as section 3
+# (`python -m fel boundaries --generator stylegan2 --checkpoint FILE` does it from a shell): sample,
+# score a 64 px resize of each face with our predictor, fit the SVM. A published boundary only
+# means something for the generator it was fitted on; on any other one it is just a direction.
+
+# %%
+boundary_file = os.environ.get("FEL_STYLEGAN_BOUNDARY")
+if boundary_file is None:
+    dataset = "celebahq" if "celebahq" in os.environ.get("FEL_STYLEGAN", "") else "ffhq"
+    boundary_file = published_dir / f"stylegan_{dataset}_smile_w_boundary.npy"
+if str(boundary_file).endswith(".pt"):
+    n_published = unit(load_direction(boundary_file).reshape(-1, 512)[0]).to(device)
+else:
+    n_published = load_boundary(boundary_file).to(device)
+start = time.perf_counter()
+n_faces = 2000 if device.type == "cuda" else (200 if real_weights else 120)
+fit = find_boundaries(SG, clf, scratch / "boundaries", ["Smiling"], n=n_faces, psi=0.7,
+                      chosen_ratio=0.1, progress=False, source="notebook 04")  # fmt: skip
+n_own = load_boundary(scratch / "boundaries" / "w_Smiling_boundary.npy").to(device)
+print(
+    f"published: {Path(boundary_file).name}; ours from {n_faces} faces in "
+    f"{time.perf_counter() - start:.0f} s, validation accuracy "
+    f"{fit['attributes']['Smiling']['w']['val_accuracy']:.2f}; cosine {float(n_own @ n_published):+.2f}"
+)
+
+# %%
+SG.truncation = 0.7
+w_sg = SG.mapping(SG.sample_latent(3, generator=torch.Generator().manual_seed(1))).detach()
+alphas = (-3.0, 0.0, 3.0)
+with torch.no_grad():
+    rows = [SG.decode_w(w_sg + a * n) for n in (n_published, n_own) for a in alphas]
+    strip = torch.nn.functional.interpolate(torch.cat(rows), size=128, mode="area").cpu()
+show(strip, nrow=3, width=7, title="published smile (rows 1-3), ours (rows 4-6); alpha -3, 0, +3"
+     + ("" if real_weights else "  [random weights: noise]"))  # fmt: skip
+plt.show()
+
+# %% [markdown]
+# **W against W+ layer ranges.** The same direction, added on every layer (a W edit) or on one
+# group of layers only; the right column shows where the picture changed.
+
+# %%
+with torch.no_grad():
+    base = SG.decode_w(w_sg[:1])
+panels, changes = [], []
+with torch.no_grad():
+    for group in ["all", *groups]:
+        edited = SG.decode_wplus(
+            SG.truncate(w_sg[:1, None] + 3.0 * wplus_direction(n_own, group, SG.n_latent))
+        )
+        panels += [
+            edited,
+            (edited - base).abs().mean(1, keepdim=True).expand(-1, 3, -1, -1).mul(4).clamp(0, 1),
+        ]
+        changes.append(f"{group}: {float((edited - base).abs().mean()):.3f}")
+show(torch.nn.functional.interpolate(torch.cat(panels).cpu(), size=128, mode="area"), nrow=2,
+     width=4, title="rows: all layers (W), " + ", ".join(groups) + "; right: |change| x 4")  # fmt: skip
+plt.show()
+print("mean |pixel change| at alpha = 3:", "; ".join(changes))
+
+# %% [markdown]
+# The slider editor takes `layers=`: each slider then moves only those W+ layers, in W units,
+# before truncation (the truncation slider still acts).
+
+# %%
+sg_editor = gan_editor(SG, w_sg[0], {"Smiling (ours)": n_own, "smile (published)": n_published},
+                       ranges=(-3.0, 3.0), truncation=0.7, layers=groups[-1], scale=2)  # fmt: skip
+sg_editor
+
+# %%
+before_png = sg_editor.image.value
+sg_editor.set(**{"Smiling (ours)": 3.0})
+print("layers:", sg_editor.layers, "| picture changed:", sg_editor.image.value != before_png)
+sg_editor.reset()
+
+# %% [markdown]
 # ## Exercises
 # 1. **How many clear examples?** Refit the Smiling boundary in W with `chosen_ratio` 0.01, 0.02,
 #    0.1 and 0.5 (the last uses every face). How do validation accuracy, remaining accuracy and
@@ -510,6 +650,11 @@ else:
 # 3. **Z or W?** Repeat section 6's Smiling | Mouth_Slightly_Open measurement in Z (Z boundaries,
 #    Z codes `start["z"]`, and `G` itself as the model: its `decode` takes Z codes). Which space
 #    leaks more into the mouth without the condition, and which holds it better with it?
+# 4. **What a layer-wise edit moves.** For section 11's generator, edit `w_sg[:1]` by alpha = 2
+#    along `n_own` on the middle layers only. Check that every other layer's style is untouched
+#    and that each middle layer's signed distance `w_l . n` rises by exactly 2 before truncation.
+#    How much does it rise *after* truncation on a StyleGAN2 (all layers truncated) and on a
+#    StyleGAN (first 8 layers)?
 #
 # <details><summary>Solution 1</summary>
 #
@@ -567,6 +712,22 @@ else:
 # InterfaceGAN's and StyleGAN's argument for editing in W.
 # </details>
 #
+#
+# <details><summary>Solution 4</summary>
+#
+# ```python
+# wp = w_sg[:1, None] + 2.0 * wplus_direction(n_own, "middle", SG.n_latent)  # before truncation
+# rise = (wp - w_sg[:1, None]) @ n_own  # [1, n_latent]
+# print(rise)  # 2.0 on layers 4-7, 0.0 elsewhere
+# print((SG.truncate(wp) - SG.truncate(w_sg[:1])) @ n_own)
+# ```
+# Before truncation the rise is 2 on layers 4 to 7 and exactly 0 on the others: a W+ edit is a
+# W edit restricted to some layers. Truncation scales each layer's offset from the centre by its
+# coefficient, so the rise after it is 2ψ = 1.4 on every edited layer of a StyleGAN2 (ψ 0.7 on
+# all layers), and for InterfaceGAN's StyleGAN 1.4 on layers 4-7 (they are among its first 8)
+# but 2 on a fine layer, which it does not truncate.
+# </details>
+#
 # ## Summary
 # - In a GAN's latent space, binary attributes are close to linearly separable; a linear SVM's
 #   unit normal is an editing direction, fitted from generated faces labelled by a predictor.
@@ -576,6 +737,8 @@ else:
 # - PCA (GANSpace) and SeFa find label-free directions; they are strong, but mixed and unnamed.
 # - Real faces need inversion, an optimisation whose result only approximates the face (contrast
 #   Glow's exact codes in notebook 05).
+# - Published style generators add W+, a style per layer: an edit restricted to the coarse,
+#   middle or fine layers changes only what those resolutions control.
 #
 # **Next:** `05_glow_editing`: a model whose encoding is exact.
 #

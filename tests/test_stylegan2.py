@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from fel.checkpoints import CheckpointError
-from fel.interface_gan.stylegan2 import ModulatedConv, ToRGB, load_stylegan2
+from fel.interface_gan.stylegan2 import ModulatedConv, ToRGB, load_stylegan2, published_state
 
 S = 512
 KERNEL = torch.tensor([1.0, 3.0, 3.0, 1.0])
@@ -205,10 +205,15 @@ def test_skip_upsampling_equals_zero_insertion_with_padding_2_1():
 # ----------------------------------------------------------------------------- whole model
 
 
-def test_the_file_infers_size_mlp_and_multiplier_and_keeps_the_noise(model64, state64):
+def test_the_file_infers_size_mlp_and_multiplier_and_keeps_the_noise(model64, state64, file64):
     assert (model64.resolution, model64.n_mlp, model64.channel_multiplier) == (64, 8, 2)
-    assert model64.n_latent == 10
+    assert model64.n_latent == 10 and len(state64) == 99
     torch.testing.assert_close(model64.noises.noise_7, state64["noises.noise_7"])
+    saved, file = published_state(model64), torch.load(file64, weights_only=True)
+    assert set(saved["g_ema"]) == set(state64)  # a round trip, key for key
+    for key, value in saved["g_ema"].items():
+        torch.testing.assert_close(value, state64[key])
+    torch.testing.assert_close(saved["latent_avg"], file["latent_avg"])
     small = load_stylegan2_state(fake_g_ema(64, multiplier=1, n_mlp=4))
     assert (small.channel_multiplier, small.n_mlp) == (1, 4)
 
@@ -322,3 +327,12 @@ def test_broken_files_raise_clear_errors(tmp_path, state64):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="not a rosinality"):
         load_stylegan2(tmp_path / "list.pt")
+
+
+def test_the_published_generator_bench_prints_its_table(capsys):
+    from fel.bench import bench_published
+
+    text = bench_published(size=8, steps=1)
+    assert "StyleGAN2 8 px" in text and text in capsys.readouterr().out
+    for row in ("forward, batch 1", "inversion into W, per step", "inversion into W+, per step"):
+        assert row in text

@@ -29,9 +29,8 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from fel.metrics import classifier_features
+from fel.interface_gan.inversion import invert
 
 #: Gain of LeakyReLU(0.2) that keeps activations at unit variance (StyleGAN's sqrt(2)).
 LRELU_GAIN = math.sqrt(2.0)
@@ -266,19 +265,9 @@ class Generator(nn.Module):
         if x.dim() != 4 or x.shape[1:] != (3, self.config.size, self.config.size):
             s = self.config.size
             raise ValueError(f"images must be [B, 3, {s}, {s}], got {tuple(x.shape)}")
-        w = self.w_avg.expand(x.shape[0], -1).clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([w], lr=lr)
-        with torch.enable_grad():
-            target = classifier_features(classifier, x).detach() if classifier else None
-            for _ in tqdm(range(steps), desc="GAN inversion", unit="step", disable=not progress):
-                image = self.decode_w(w)
-                loss = (image - x).square().flatten(1).mean(1).sum()
-                if target is not None:
-                    feats = classifier_features(classifier, image)
-                    loss = loss + feature_weight * (feats - target).square().mean(1).sum()
-                (w.grad,) = torch.autograd.grad(loss, [w])
-                optimizer.step()
-        return w.detach()
+        start = self.w_avg.expand(x.shape[0], -1)
+        return invert(self, self.decode_w, start, x, steps, lr, classifier, feature_weight,
+                      progress)  # fmt: skip
 
     def config_dict(self) -> dict:
         return asdict(self.config)

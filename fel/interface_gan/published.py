@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pickle
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fel.checkpoints import CheckpointError
-from fel.metrics import classifier_features
+from fel.interface_gan.inversion import invert
 
 SPACES = ("w", "wplus")
 
@@ -81,19 +80,6 @@ def check_constant(state: dict[str, Tensor], key: str, expected: Tensor, path) -
             f"{path}: '{key}' is not the constant kernel this architecture uses "
             f"(expected {expected.flatten()[:4].tolist()}..., got {value.flatten()[:4].tolist()}...)"
         )
-
-
-@contextmanager
-def frozen(module: nn.Module):
-    """No gradients for ``module``'s parameters inside the block (then restored): backward then
-    skips every weight gradient, which is most of an inversion step's cost."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 class StyleGenerator(nn.Module):
@@ -156,23 +142,27 @@ class StyleGenerator(nn.Module):
     def _images(self, wp: Tensor) -> Tensor:
         return ((self.synthesis(wp) + 1) / 2).clamp(0, 1)
 
-    def decode_wplus(self, wp: Tensor, batch_size: int = 4) -> Tensor:
+    def decode_wplus(self, wp: Tensor, batch_size: int | None = None) -> Tensor:
         """Images [B, 3, R, R] in [0, 1] from W+ codes [B, n_latent, 512], **not** truncated.
 
-        Runs ``batch_size`` codes at a time (a bar when there is more than one batch); gradients
+        Runs ``batch_size`` codes at a time (default: about 4M output pixels' worth, i.e. 4
+        faces at 1024 px, 64 at 256 px; a bar when there is more than one batch); gradients
         flow when the caller enables them.
         """
+        batch_size = batch_size or max(1, 2**22 // self.resolution**2)
         chunks = self._check(wp, True).split(batch_size)
         bar = tqdm(chunks, desc=f"{type(self).__name__} decode", unit="batch",
                    disable=len(chunks) <= 1)  # fmt: skip
         return torch.cat([self._images(c) for c in bar])
 
-    def decode_w(self, w: Tensor, psi: float | None = None, batch_size: int = 4) -> Tensor:
+    def decode_w(
+        self, w: Tensor, psi: float | None = None, batch_size: int | None = None
+    ) -> Tensor:
         """Images from W codes [B, 512], truncated by ``psi`` (default ``truncation``) after any
         edit, as the publisher does."""
         return self.decode_wplus(self.truncate(w, psi), batch_size)
 
-    def decode(self, z: Tensor, psi: float | None = None, batch_size: int = 4) -> Tensor:
+    def decode(self, z: Tensor, psi: float | None = None, batch_size: int | None = None) -> Tensor:
         """Images from Z codes [B, 512]: preprocessed, mapped, truncated, synthesised."""
         return self.decode_w(self.mapping(z), psi, batch_size)
 
@@ -211,20 +201,9 @@ class StyleGenerator(nn.Module):
         else:
             start = self.w_avg.expand(len(x), self.n_latent, -1)
             render = self.truncate if truncated else (lambda wp: wp)
-        code = start.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([code], lr=lr)
-        with torch.enable_grad(), frozen(self):
-            target = classifier_features(classifier, x).detach() if classifier else None
-            desc = f"{type(self).__name__} inversion into {'W' if space == 'w' else 'W+'}"
-            for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
-                image = self._images(render(code))
-                loss = (image - x).square().flatten(1).mean(1).sum()
-                if target is not None:
-                    feats = classifier_features(classifier, image)
-                    loss = loss + feature_weight * (feats - target).square().mean(1).sum()
-                (code.grad,) = torch.autograd.grad(loss, [code])
-                optimizer.step()
-        return code.detach()
+        desc = f"{type(self).__name__} inversion into {'W' if space == 'w' else 'W+'}"
+        return invert(self, lambda c: self._images(render(c)), start, x, steps, lr, classifier,
+                      feature_weight, progress, desc)  # fmt: skip
 
     def w_space(self):
         """This generator seen from W (see :class:`fel.interface_gan.WSpace`)."""

@@ -239,6 +239,13 @@ class StyleGAN2Generator(StyleGenerator):
                 "channel_multiplier": self.channel_multiplier}  # fmt: skip
 
 
+def published_state(model: StyleGAN2Generator) -> dict:
+    """``model`` as a converted file holds it: ``{"g_ema": state dict, "latent_avg": [S]}``
+    (what :func:`load_stylegan2` reads back)."""
+    state = {k: v for k, v in model.state_dict().items() if k != "w_avg"}
+    return {"g_ema": state, "latent_avg": model.w_avg.detach().clone()}
+
+
 def infer_config(state: dict[str, Tensor], path: str | os.PathLike = "file") -> dict:
     """Size, style_dim, n_mlp and channel_multiplier of a ``g_ema`` state dict, from its shapes."""
     rgbs = [k for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)]
