@@ -14,6 +14,7 @@ import fel
 from fel.checkpoints import CheckpointError
 from fel.directions import LAYER_GROUPS, layer_indices, project_boundary, wplus_direction
 from fel.interface_gan import gan_editor, load_boundary, load_direction, load_ganspace
+from tests.test_stylegan import fake_file_state, load_stylegan_state
 from tests.test_stylegan2 import fake_g_ema, load_stylegan2_state
 
 BOUNDARIES = fel.DATA_DIR / "interfacegan_boundaries"
@@ -114,8 +115,10 @@ def test_layer_groups_and_wplus_directions():
     torch.testing.assert_close(d, torch.tensor([[0, 0], [0.6, 0.8], [0.6, 0.8], [0, 0]]))
 
 
-@pytest.fixture(scope="module")
-def generator():
+@pytest.fixture(scope="module", params=["stylegan", "stylegan2"])
+def generator(request):
+    if request.param == "stylegan":
+        return load_stylegan_state(fake_file_state(16, seed=11))
     return load_stylegan2_state(fake_g_ema(16, seed=11))
 
 
@@ -139,6 +142,9 @@ def test_the_editor_edits_only_the_chosen_wplus_layers(generator):
         )
     editor.truncation_slider.value = 1.0
     assert generator.truncation == 1.0
+    w_editor = gan_editor(generator, w, {"Smiling": direction}, continuous=False)  # all layers
+    w_editor.sliders["Smiling"].value = 1.5
+    torch.testing.assert_close(w_editor.code() - w_editor.z0, 1.5 * unit[None], atol=1e-5, rtol=0)
 
 
 def test_the_editor_refuses_layers_on_a_single_style_generator():
