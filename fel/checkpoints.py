@@ -22,6 +22,11 @@ class CheckpointError(ValueError):
     """A checkpoint file that is not what fel expects; the message says which key or shape."""
 
 
+class DataMismatchError(CheckpointError):
+    """A checkpoint trained on other data than the data in use; the message says both, and how
+    to train checkpoints on the data in use."""
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically."""
     path = Path(path)
@@ -121,3 +126,62 @@ def load_model(
     load_state(model, state["model"], str(path))
     model.meta = state.get("meta", {})
     return model.to(device or fel.device()).eval()
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """Where a course checkpoint (``vae.pt``, ``glow.pt``, ``gan.pt``, ``classifier.pt``) is read
+    from: ``$FEL_CHECKPOINTS/name`` (a folder written by ``python -m fel train course``) when that
+    file exists, else the shipped ``data/checkpoints/name``."""
+    folder = os.environ.get("FEL_CHECKPOINTS")
+    if folder and (Path(folder).expanduser() / name).is_file():
+        return Path(folder).expanduser() / name
+    return fel.CHECKPOINT_DIR / name
+
+
+def check_trained_on(
+    meta: dict, path: str | os.PathLike, root: str | os.PathLike | None = None
+) -> None:
+    """Refuse a checkpoint trained on other data than ``root`` (default: the data in use, see
+    :func:`fel.data.fingerprint.data_in_use`; nothing to check before any data exists).
+
+    The fingerprints recorded in ``meta["data"]`` are compared (file list and labels, so the
+    same CelebA in another layout passes). A checkpoint from before fingerprints is compared by
+    its data set's kind (SynthFaces or CelebA) only.
+
+    Raises:
+        DataMismatchError: what the checkpoint was trained on, what data is in use, and the
+            ``train course`` command that makes checkpoints for it.
+    """
+    from fel.data.fingerprint import data_fingerprint, data_in_use, describe
+
+    root = Path(root) if root is not None else data_in_use()
+    if root is None:
+        return
+    using = data_fingerprint(root)
+    trained = meta.get("data")
+    if trained is None:
+        kind = "SynthFaces" if meta.get("dataset") == "synthfaces" else "CelebA"
+        if kind == using["dataset"]:
+            return
+        trained_text = f"{kind} ({meta.get('root', 'unknown root')})"
+    elif trained.get("fingerprint") == using["fingerprint"]:
+        return
+    else:
+        trained_text = describe(trained)
+    source = "FEL_CELEBA_ROOT=" if os.environ.get("FEL_CELEBA_ROOT") else ""
+    raise DataMismatchError(
+        f"{path} was trained on {trained_text}, but the data in use ({source}{root}) is "
+        f"{describe(using)}: its scores and edits would mean nothing there. Train the course's "
+        f"checkpoints on it with `python -m fel train course --data celeba --root {root} --out DIR` "
+        "and `export FEL_CHECKPOINTS=DIR`; to apply this checkpoint anyway, load it by path "
+        f"(e.g. fel.vae.load({str(path)!r}))."
+    )
+
+
+def load_course_checkpoint(name: str, load, device=None) -> nn.Module:
+    """``load(path, device)`` of the resolved checkpoint :func:`resolve_checkpoint` ``(name)``,
+    checked against the data in use (:func:`check_trained_on`)."""
+    path = resolve_checkpoint(name)
+    model = load(path, device)
+    check_trained_on(getattr(model, "meta", {}), path)
+    return model

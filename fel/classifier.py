@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-import fel
-from fel.checkpoints import export_checkpoint, load_model
+from fel.checkpoints import export_checkpoint, load_course_checkpoint, load_model
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.synthfaces import FACTOR_NAMES
 
@@ -137,8 +136,13 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> A
 
 
 def load_pretrained(device: torch.device | str | None = None) -> AttributeClassifier:
-    """The shipped classifier (trained on SynthFaces by ``python -m fel train classifier``)."""
-    return load(fel.CHECKPOINT_DIR / CHECKPOINT, device)
+    """The shipped classifier (trained on SynthFaces by ``python -m fel train classifier``).
+
+    Read from ``$FEL_CHECKPOINTS`` (a ``train course`` folder) when it has the file, else from
+    ``data/checkpoints/``, and refused with a :class:`fel.checkpoints.DataMismatchError` when it
+    was trained on other data than the data in use (``$FEL_CELEBA_ROOT`` or ``data/synthfaces``).
+    """
+    return load_course_checkpoint(CHECKPOINT, load, device)
 
 
 # ----------------------------------------------------------------------------- training

@@ -203,9 +203,13 @@ def sync_batchnorm(model: nn.Module) -> nn.Module:
 def data_meta(
     dataset: str, root: str | os.PathLike, resolution: int, train_images: int
 ) -> dict[str, Any]:
-    """What every recipe records about its training data in the checkpoint's metadata."""
+    """What every recipe records about its training data in the checkpoint's metadata, with the
+    data's fingerprint (``data``: :func:`fel.data.fingerprint.data_fingerprint`), which
+    ``load_pretrained`` compares with the data in use."""
+    from fel.data.fingerprint import data_fingerprint
+
     return {"dataset": dataset, "root": str(root), "resolution": resolution,
-            "train_images": train_images}  # fmt: skip
+            "train_images": train_images, "data": data_fingerprint(root)}  # fmt: skip
 
 
 def _lr_factor(step: int, total: int, cfg: TrainConfig) -> float:

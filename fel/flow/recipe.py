@@ -10,8 +10,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-import fel
-from fel.checkpoints import export_checkpoint, load_checkpoint, load_model
+from fel.checkpoints import (
+    export_checkpoint,
+    load_checkpoint,
+    load_course_checkpoint,
+    load_model,
+)
 from fel.codes import model_device
 from fel.data.celeba import iter_batches
 from fel.flow.model import Glow, GlowConfig
@@ -117,5 +121,10 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> G
 
 
 def load_pretrained(device: torch.device | str | None = None) -> Glow:
-    """The shipped Glow (``data/checkpoints/glow.pt``), trained on SynthFaces by fel's recipe."""
-    return load(fel.CHECKPOINT_DIR / CHECKPOINT, device)
+    """The shipped Glow (``data/checkpoints/glow.pt``), trained on SynthFaces by fel's recipe.
+
+    Read from ``$FEL_CHECKPOINTS`` (a ``train course`` folder) when it has the file, else from
+    ``data/checkpoints/``, and refused with a :class:`fel.checkpoints.DataMismatchError` when it
+    was trained on other data than the data in use (``$FEL_CELEBA_ROOT`` or ``data/synthfaces``).
+    """
+    return load_course_checkpoint(CHECKPOINT, load, device)

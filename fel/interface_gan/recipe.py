@@ -18,7 +18,13 @@ from PIL import Image
 from torch import nn
 
 import fel
-from fel.checkpoints import export_checkpoint, load_checkpoint, load_state
+from fel.checkpoints import (
+    export_checkpoint,
+    load_checkpoint,
+    load_course_checkpoint,
+    load_state,
+    resolve_checkpoint,
+)
 from fel.codes import model_device
 from fel.data.celeba import iter_batches
 from fel.interface_gan.model import GAN, GANConfig, Generator
@@ -182,14 +188,18 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> G
 def load_pretrained(device: torch.device | str | None = None) -> Generator:
     """The shipped generator (``data/checkpoints/gan.pt``), trained on SynthFaces by fel's recipe.
 
+    Read from ``$FEL_CHECKPOINTS`` (a ``train course`` folder) when it has the file, else from
+    ``data/checkpoints/``, and refused with a :class:`fel.checkpoints.DataMismatchError` when it
+    was trained on other data than the data in use (``$FEL_CELEBA_ROOT`` or ``data/synthfaces``).
+
     Raises:
         FileNotFoundError: the file is missing; the message gives the command that trains it.
     """
-    path = fel.CHECKPOINT_DIR / CHECKPOINT
+    path = resolve_checkpoint(CHECKPOINT)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: the GAN checkpoint has not been trained yet (or was deleted: "
             f"`git checkout data/checkpoints` restores a committed one). Train and export it "
             f"with `{TRAIN_COMMAND}`, or load another checkpoint with fel.interface_gan.load(path)."
         )
-    return load(path, device)
+    return load_course_checkpoint(CHECKPOINT, load, device)
