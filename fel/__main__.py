@@ -127,6 +127,20 @@ def _train_glow(args: argparse.Namespace) -> None:
     _finish_training(args, result, f"test: {result['meta']['test']['bits_per_dim']:.3f} bits/dim")
 
 
+def _train_course(args: argparse.Namespace) -> None:
+    from fel.course import train_course
+
+    root = _dataset_root(args)
+    report = train_course(root, args.out, size=args.size, quick=args.quick,
+                          dataset_name=args.data, seed=args.seed, workers=args.workers)  # fmt: skip
+    if os.environ.get("RANK", "0") == "0":
+        seconds = sum(e["seconds"] for e in report["stages"].values())
+        print(
+            f"course checkpoints in {args.out} ({seconds / 60:.1f} min); use them with "
+            f"FEL_CELEBA_ROOT={root} FEL_CHECKPOINTS={args.out}"
+        )
+
+
 def _ints(text: str) -> tuple[int, ...]:
     """``"128,64,32"`` -> (128, 64, 32)."""
     try:
@@ -138,8 +152,6 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _train_gan(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from fel.interface_gan import GANConfig, train_gan
 
     root = _dataset_root(args)
@@ -147,14 +159,14 @@ def _train_gan(args: argparse.Namespace) -> None:
                "r1_every", "ema_decay")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
-    # StyleGAN2's Adam (beta1 = 0, beta2 = 0.99) at a constant rate after the warm-up. No gradient
-    # clipping: one clip over both networks' gradients would tie G's step size to D's. Full
-    # precision even on CUDA: the model is small enough for bf16 to buy little, and R1's double
-    # backward and the demodulation's sums of squares are where low precision bites.
-    train_config = replace(_train_config(args), betas=(0.0, 0.99), schedule="constant",
-                           grad_clip=None, amp=False)  # fmt: skip
-    result = train_gan(root, args.out, train_config, config, resume=args.resume,
-                       max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    classifier = None
+    if args.classifier:
+        from fel.classifier import load as load_classifier
+
+        classifier = load_classifier(args.classifier, "cpu")
+    result = train_gan(root, args.out, _train_config(args), config, resume=args.resume,
+                       max_steps=args.max_steps, dataset_name=args.data,
+                       classifier=classifier)  # fmt: skip
     test = result["meta"]["test"]
     summary = (
         f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
@@ -472,6 +484,33 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--r1-every", type=int, help="lazy R1: every k-th step (default: 4)")
     gan.add_argument(
         "--ema-decay", type=float, help="generator average's decay per step (default: 0.999)"
+    )
+    course = train_cmds.add_parser(
+        "course",
+        help="every course checkpoint (classifier, VAE, GAN and its boundaries, Glow) on one "
+        "data set, resumable stage by stage",
+    )
+    course.add_argument("--data", choices=["synthfaces", "celeba"], default="celeba",
+                        help="dataset kind (default: %(default)s)")  # fmt: skip
+    course.add_argument("--root", type=Path, default=None,
+                        help="the CelebA copy (default: $FEL_CELEBA_ROOT)")  # fmt: skip
+    course.add_argument("--out", type=Path, required=True,
+                        help="checkpoint folder (then: export FEL_CHECKPOINTS=OUT)")  # fmt: skip
+    course.add_argument("--size", type=int, default=64, choices=[64, 128],
+                        help="image size of every model (default: %(default)s)")  # fmt: skip
+    course.add_argument("--quick", action="store_true",
+                        help="a real but tiny run (1-3 epochs per model), to try the path")  # fmt: skip
+    course.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    course.add_argument("--workers", type=int, default=0,
+                        help="DataLoader workers (default: %(default)s)")  # fmt: skip
+    course.set_defaults(run=_train_course)
+
+    gan.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="attribute predictor whose features the Fréchet distance uses: one trained on the "
+        "same data (default: the shipped one, trained on SynthFaces)",
     )
     gan.set_defaults(run=_train_gan)
 

@@ -1,0 +1,208 @@
+"""The whole course's checkpoints on one data set: ``python -m fel train course``.
+
+Five stages at one image size, each a fel recipe, in the order the later ones need:
+
+    classifier   the attribute predictor (scores every edit; its features give the GAN's FD)
+    vae          the VAE                                       (notebooks 02, 03, 06)
+    gan          the GAN, its Fréchet distance in that predictor's features   (04, 06)
+    boundaries   InterfaceGAN boundaries of that GAN, scored by that predictor  (04)
+    glow         Glow                                          (05, 06)
+
+Each model stage trains in ``OUT/runs/STAGE/`` (resumable: an interrupted run continues from
+its ``last.pt``) and exports ``OUT/STAGE.pt``; a stage whose output exists, trained on the same
+data, is skipped. ``OUT/report.json`` and ``OUT/README.md`` say what was trained, on which data
+(its fingerprint), how, and each model's test metrics. Point the notebooks at the folder with
+``FEL_CHECKPOINTS=OUT`` and at the data with ``FEL_CELEBA_ROOT``.
+
+``quick`` is a real but tiny run (one to three epochs per model) for trying the path and for CI.
+
+Under ``torchrun`` every stage trains on all processes; rank 0 exports, fits the boundaries and
+writes the report, and the others wait for it at a barrier before the next stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fel.checkpoints import export_checkpoint, load_checkpoint
+from fel.data.fingerprint import data_fingerprint, describe
+
+STAGES = ("classifier", "vae", "gan", "boundaries", "glow")
+SIZES = (64, 128)
+
+
+@dataclass(frozen=True)
+class CourseRecipe:
+    """Epochs (or, for ``quick``, steps) per stage and the boundary pipeline's sample count.
+
+    The full recipe is the shipped checkpoints' (their commands are in the README); on a real
+    CelebA (162,770 training faces, 7x SynthFaces) fewer epochs go as far.
+    """
+
+    epochs: dict[str, int]
+    max_steps: dict[str, int | None]
+    boundary_faces: int
+
+    @classmethod
+    def full(cls) -> CourseRecipe:
+        return cls({"classifier": 10, "vae": 20, "gan": 12, "glow": 12},
+                   dict.fromkeys(("classifier", "vae", "gan", "glow")), 20_000)  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> CourseRecipe:
+        return cls({"classifier": 3, "vae": 3, "gan": 2, "glow": 1},
+                   {"classifier": None, "vae": None, "gan": None, "glow": 60}, 1_000)  # fmt: skip
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _barrier() -> None:
+    """Wait for rank 0's files under torchrun (a no-op in a plain run)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _glow_levels(size: int) -> int:
+    """Glow's multi-scale levels: 3 at 32 px (the shipped one), one more per doubling."""
+    return {32: 3, 64: 4, 128: 5}[size]
+
+
+def _trained_on_same_data(path: Path, fingerprint: str) -> bool:
+    if not path.is_file():
+        return False
+    meta = load_checkpoint(path).get("meta", {})
+    return meta.get("data", {}).get("fingerprint") == fingerprint
+
+
+def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64,
+                 quick: bool = False, dataset_name: str = "celeba", seed: int = 0,
+                 workers: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Train every course checkpoint on the CelebA-layout copy at ``root`` into ``out``.
+
+    Returns:
+        the report written to ``out/report.json``: the data (fingerprint), the settings, and per
+        stage its file, command-equivalent settings, seconds and test metrics.
+
+    Raises:
+        ValueError: an unsupported ``size``.
+        FileNotFoundError: ``root`` is not a CelebA copy (what is missing).
+    """
+    from fel.classifier import load as load_classifier
+    from fel.classifier import train_classifier
+    from fel.flow import GlowConfig, train_glow
+    from fel.interface_gan import GANConfig, find_boundaries, train_gan
+    from fel.interface_gan import load as load_gan
+    from fel.training import TrainConfig
+    from fel.vae import VAEConfig, train_vae
+
+    if size not in SIZES:
+        raise ValueError(f"--size must be one of {SIZES}, got {size}")
+    root, out = Path(root), Path(out)
+    data = data_fingerprint(root)  # fails early, with what is missing, on a wrong root
+    recipe = CourseRecipe.quick() if quick else CourseRecipe.full()
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "report.json"
+    report: dict[str, Any] = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report.update({"data": data, "root": str(root), "size": size, "quick": quick, "seed": seed,
+                   "command": "python -m fel " + " ".join(sys.argv[1:])})  # fmt: skip
+    report.setdefault("stages", {})
+    base = TrainConfig(seed=seed, num_workers=workers)
+    gan_channels = {64: ((128, 128, 64, 32, 16), (128, 128, 64, 16, 8)),
+                    128: ((128, 128, 64, 32, 16, 8), (128, 128, 64, 32, 16, 8))}[size]  # fmt: skip
+    configs = {
+        "classifier": (replace(base, epochs=recipe.epochs["classifier"]), {"size": size}),
+        "vae": (replace(base, epochs=recipe.epochs["vae"], batch_size=64),
+                VAEConfig(size=size)),
+        "gan": (replace(base, epochs=recipe.epochs["gan"], batch_size=32, lr=2e-3),
+                GANConfig(size=size, g_channels=gan_channels[0], d_channels=gan_channels[1])),
+        "glow": (replace(base, epochs=recipe.epochs["glow"], batch_size=64, warmup_steps=200),
+                 GlowConfig(size=size, levels=_glow_levels(size))),
+    }  # fmt: skip
+    for number, stage in enumerate(STAGES, 1):
+        file = out / ("boundaries" if stage == "boundaries" else f"{stage}.pt")
+        header = f"[{number}/{len(STAGES)}] {stage}"
+        done = (
+            (file / "report.json").is_file()
+            if stage == "boundaries"
+            else _trained_on_same_data(file, data["fingerprint"])
+        )
+        if done:
+            print(f"{header}: done already ({file}), skipped", flush=True)
+            continue
+        print(f"{header}: training on {describe(data)} at {size} px ...", flush=True)
+        start = time.perf_counter()
+        run = out / "runs" / stage
+        resume = (run / "last.pt").is_file()
+        entry: dict[str, Any] = {"file": file.name, "resumed": resume}
+        if stage == "boundaries" and _rank() == 0:
+            device = _device()
+            result = find_boundaries(load_gan(out / "gan.pt", device),
+                                     load_classifier(out / "classifier.pt", device), file,
+                                     n=recipe.boundary_faces, seed=seed,
+                                     source=str(out / "gan.pt"))  # fmt: skip
+            entry["test"] = {name: {space: a[space]["val_accuracy"] for space in ("z", "w")}
+                             for name, a in result["attributes"].items()}  # fmt: skip
+        elif stage != "boundaries":
+            train_config, model_config = configs[stage]
+            steps = recipe.max_steps[stage]
+            common = {"resume": resume, "max_steps": steps, "dataset_name": dataset_name}
+            if stage == "classifier":
+                result = train_classifier(root, run, train_config, size=size,
+                                          with_factors=data["dataset"] == "SynthFaces", **common)  # fmt: skip
+            elif stage == "vae":
+                result = train_vae(root, run, train_config, model_config, **common)
+            elif stage == "gan":
+                classifier = load_classifier(out / "classifier.pt", "cpu")
+                result = train_gan(root, run, train_config, model_config, classifier=classifier,
+                                   **common)  # fmt: skip
+            else:
+                result = train_glow(root, run, train_config, model_config, **common)
+            result["meta"]["command"] = report["command"] + f"  (stage {stage})"
+            entry.update({"train_config": asdict(train_config), "max_steps": steps,
+                          "test": result["meta"]["test"]})  # fmt: skip
+            if _rank() == 0:
+                export_checkpoint(result, file)
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        report["stages"][stage] = entry
+        print(f"{header}: finished in {entry['seconds']:.0f} s -> {file}", flush=True)
+        if _rank() == 0:
+            _write_report(out, report)
+        _barrier()
+    return report
+
+
+def _device():
+    import fel
+
+    return fel.device()
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    lines = [
+        f"# fel course checkpoints: {describe(report['data'])}",
+        "",
+        f"Trained by `{report['command']}` on `{report['root']}` at {report['size']} px"
+        + (" (--quick: a tiny run, for trying the path)" if report["quick"] else "")
+        + ".",
+        "",
+        "Use them: `export FEL_CELEBA_ROOT=" + report["root"] + f" FEL_CHECKPOINTS={out}`, then "
+        "`make lab`. A checkpoint is refused on any other data.",
+        "",
+        "| stage | file | seconds | test |",
+        "|---|---|---|---|",
+    ]
+    for stage, entry in report["stages"].items():
+        test = json.dumps(entry.get("test", {}), default=str)
+        lines.append(f"| {stage} | {entry['file']} | {entry['seconds']} | {test[:200]} |")
+    (out / "README.md").write_text("\n".join(lines) + "\n")
