@@ -84,7 +84,7 @@ def _finish_training(args: argparse.Namespace, result: dict, summary: str) -> No
     """Record the command in the checkpoint's metadata; on rank 0, print ``summary`` and export."""
     from fel.checkpoints import export_checkpoint
 
-    result["meta"]["command"] = "python -m fel " + " ".join(sys.argv[1:])
+    result["meta"]["command"] = args.command
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
         return
     print(summary)
@@ -131,8 +131,8 @@ def _train_course(args: argparse.Namespace) -> None:
     from fel.course import train_course
 
     root = _dataset_root(args)
-    report = train_course(root, args.out, size=args.size, quick=args.quick,
-                          dataset_name=args.data, seed=args.seed, workers=args.workers)  # fmt: skip
+    report = train_course(root, args.out, size=args.size, quick=args.quick, dataset_name=args.data,
+                          seed=args.seed, workers=args.workers, command=args.command)  # fmt: skip
     if os.environ.get("RANK", "0") == "0":
         seconds = sum(e["seconds"] for e in report["stages"].values())
         print(
@@ -595,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. fel's own complaints about input (missing data, a bad name, a diverged
     run) print as one line and exit 2; errors from inside libraries keep their traceback."""
     args = build_parser().parse_args(argv)
+    args.command = "python -m fel " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         args.run(args)
     except (OSError, ValueError, KeyError, RuntimeError) as err:

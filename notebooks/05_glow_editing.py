@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 import fel
+from fel.checkpoints import resolve_checkpoint
 from fel.classifier import load_pretrained as load_classifier
 from fel.codes import encode_all
 from fel.data import CelebA, default_root
@@ -207,7 +208,7 @@ plt.show()
 # %%
 test = CelebA(root, split="test", size=32)
 test_x = torch.from_numpy(test.images[:1000].copy()).float() / 255
-vae_meta = torch.load(fel.CHECKPOINT_DIR / "vae.pt", weights_only=True)["meta"]
+vae_meta = torch.load(resolve_checkpoint("vae.pt"), weights_only=True)["meta"]
 print(f"{'model':28s} {'resolution':>10s} {'test bits/dim':>14s}  kind")
 print(f"{'uniform over 32 levels':28s} {'any':>10s} {5.0:14.3f}  exact")
 print(

@@ -48,6 +48,7 @@ from torch.nn import functional as F
 
 import fel
 from fel.bench import print_table
+from fel.checkpoints import resolve_checkpoint
 from fel.classifier import load_pretrained as load_classifier
 from fel.codes import encode_all
 from fel.comparison import decode_latency, matched_strength, psnr, score_edit
@@ -312,7 +313,7 @@ rows = []
 for m, model in models.items():
     meta = G.meta if m == "GAN" else model.meta
     bpd = meta.get("test", {}).get("bits_per_dim")
-    path = fel.CHECKPOINT_DIR / checkpoint[m]
+    path = resolve_checkpoint(checkpoint[m])
     n_params = sum(p.numel() for p in model.parameters())
     ms = decode_latency(model, codes[m][:1], repeats=20)
     rows.append([m, f"{SIZE[m]}x{SIZE[m]}", f"{recon_psnr[m]:.1f}",
