@@ -84,7 +84,7 @@ def _finish_training(args: argparse.Namespace, result: dict, summary: str) -> No
     """Record the command in the checkpoint's metadata; on rank 0, print ``summary`` and export."""
     from fel.checkpoints import export_checkpoint
 
-    result["meta"]["command"] = args.command
+    result["meta"]["command"] = args.command_line
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
         return
     print(summary)
@@ -132,7 +132,7 @@ def _train_course(args: argparse.Namespace) -> None:
 
     root = _dataset_root(args)
     report = train_course(root, args.out, size=args.size, quick=args.quick, dataset_name=args.data,
-                          seed=args.seed, workers=args.workers, command=args.command)  # fmt: skip
+                          seed=args.seed, workers=args.workers, command=args.command_line)  # fmt: skip
     if os.environ.get("RANK", "0") == "0":
         seconds = sum(e["seconds"] for e in report["stages"].values())
         print(
@@ -297,6 +297,8 @@ def _add_root(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fel.interface_gan.recipe import TRAINING as GAN_TRAINING
+
     parser = argparse.ArgumentParser(prog="python -m fel", description=fel.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fel {fel.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -466,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     gan = train_cmds.add_parser(
         "gan", help="the style-based GAN that InterfaceGAN edits (notebook 04)"
     )
-    _add_training_args(gan, epochs=12, batch=32, lr=2e-3)
+    _add_training_args(gan, epochs=GAN_TRAINING.epochs, batch=GAN_TRAINING.batch_size,
+                       lr=GAN_TRAINING.lr)  # fmt: skip
     gan.add_argument("--z-dim", type=int, help="Z size (default: 128)")
     gan.add_argument("--w-dim", type=int, help="W size (default: 128)")
     gan.add_argument("--mapping-layers", type=int, help="layers of the mapping MLP (default: 4)")
@@ -595,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. fel's own complaints about input (missing data, a bad name, a diverged
     run) print as one line and exit 2; errors from inside libraries keep their traceback."""
     args = build_parser().parse_args(argv)
-    args.command = "python -m fel " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.command_line = "python -m fel " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         args.run(args)
     except (OSError, ValueError, KeyError, RuntimeError) as err:

@@ -106,6 +106,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
     from fel.flow import GlowConfig, train_glow
     from fel.interface_gan import GANConfig, find_boundaries, train_gan
     from fel.interface_gan import load as load_gan
+    from fel.interface_gan.recipe import TRAINING as GAN_TRAINING
     from fel.training import TrainConfig
     from fel.vae import VAEConfig, train_vae
 
@@ -127,7 +128,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
         "classifier": (replace(base, epochs=recipe.epochs["classifier"]), {"size": size}),
         "vae": (replace(base, epochs=recipe.epochs["vae"], batch_size=64),
                 VAEConfig(size=size)),
-        "gan": (replace(base, epochs=recipe.epochs["gan"], batch_size=32, lr=2e-3),
+        "gan": (replace(GAN_TRAINING, epochs=recipe.epochs["gan"], seed=seed, num_workers=workers),
                 GANConfig(size=size, g_channels=gan_channels[0], d_channels=gan_channels[1])),
         "glow": (replace(base, epochs=recipe.epochs["glow"], batch_size=64, warmup_steps=200),
                  GlowConfig(size=size, levels=_glow_levels(size), **recipe.glow)),
@@ -207,6 +208,20 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
         "|---|---|---|---|",
     ]
     for stage, entry in report["stages"].items():
-        test = json.dumps(entry.get("test", {}), default=str)
-        lines.append(f"| {stage} | {entry['file']} | {entry['seconds']} | {test[:200]} |")
+        lines.append(
+            f"| {stage} | {entry['file']} | {entry['seconds']} | {_summary(stage, entry)} |"
+        )
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _summary(stage: str, entry: dict[str, Any]) -> str:
+    """A stage's headline test number (the rest is in report.json)."""
+    test = entry.get("test", {})
+    if stage == "classifier":
+        return f"mean AUC {test.get('mean_auc', float('nan')):.3f}"
+    if stage in ("vae", "glow"):
+        return f"{test.get('bits_per_dim', float('nan')):.3f} bits/dim"
+    if stage == "gan":
+        return f"Fréchet distance {test.get('fd', float('nan')):.1f} (real vs real {test.get('fd_real', float('nan')):.1f})"
+    accuracies = [a for spaces in test.values() for a in spaces.values()]
+    return f"mean validation accuracy {sum(accuracies) / max(len(accuracies), 1):.2f} over {len(accuracies)} boundaries"

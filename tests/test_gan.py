@@ -29,7 +29,7 @@ CLASSIFIER = fel.CHECKPOINT_DIR / "classifier.pt"
 TINY = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
                  d_channels=(32, 16, 8), mbstd_group=2, r1_every=2)  # fmt: skip
 CPU = Distributed(0, 1, torch.device("cpu"))
-# The recipe's optimiser settings (see fel.__main__._train_gan).
+# The recipe's optimiser settings, written out (fel.interface_gan.recipe.GAN_OPTIMISATION).
 GAN_TRAIN = dict(betas=(0.0, 0.99), schedule="constant", grad_clip=None, amp=False)
 
 
@@ -406,6 +406,17 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     again = export({"model": load_checkpoint(tmp_path / "run" / "last.pt")["model"],
                     "config": shipped["config"], "meta": {}}, tmp_path / "again.pt")  # fmt: skip
     assert set(load_checkpoint(again)["model"]) == set(shipped["model"])
+    # the same recipe from Python, with a plain TrainConfig: the same model, step for step
+    from fel.interface_gan import train_gan
+
+    config = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
+                       d_channels=(32, 16, 8))  # fmt: skip
+    plain = TrainConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=1)  # Adam's own betas
+    result = train_gan(root, tmp_path / "python", plain, config, max_steps=4)
+    assert result["meta"]["train_config"] == shipped["meta"]["train_config"]
+    cli = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    for key, value in load_checkpoint(tmp_path / "python" / "last.pt")["model"].items():
+        torch.testing.assert_close(value, cli[key], msg=key)
 
 
 def test_missing_shipped_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):
