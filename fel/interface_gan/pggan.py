@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 import fel
-from fel.checkpoints import CheckpointError, load_state
+from fel.checkpoints import load_state
+from fel.interface_gan.published import read_state_file, tensor_dict
 
 LATENT = 512
 #: Output channels of the blocks at 4, 8, 16, ..., 1024 pixels.
@@ -171,30 +172,21 @@ def load_pggan(path: str | os.PathLike, device: torch.device | str | None = None
         CheckpointError: (a ``ValueError``) the file is not a torch state dict (random bytes,
             truncated), lacks keys (named) or has a tensor of the wrong shape (key, both shapes).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise _not_found(
-            path,
-            f"InterfaceGAN's README ({INTERFACEGAN_URL}, 'How to Use') asks you to download the "
-            "pre-trained ProgressiveGAN CelebA-HQ model yourself and place it in models/pretrain/ "
-            "as pggan_celebahq.pth.",
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch state dict ({type(err).__name__}: {err})"
-        ) from None
+    state = read_state_file(
+        path,
+        "PyTorch state dict",
+        f"InterfaceGAN's README ({INTERFACEGAN_URL}, 'How to Use') asks you to download the "
+        "pre-trained ProgressiveGAN CelebA-HQ model yourself and place it in models/pretrain/ "
+        "as pggan_celebahq.pth.",
+    )
     if isinstance(state, dict):
         for wrapper in ("state_dict", "generator", "model"):
             if isinstance(state.get(wrapper), dict):
                 state = state[wrapper]
                 break
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise CheckpointError(
-            f"{path} holds a {type(state).__name__}, not a state dict of tensors "
-            "(expected the 55 entries of pggan_celebahq.pth)"
-        )
+    state = tensor_dict(
+        state, path, "a state dict of tensors (expected the 55 entries of pggan_celebahq.pth)"
+    )
     model = PGGANGenerator()
     load_state(model, state, str(path))
     return model.to(device or fel.device()).eval()
