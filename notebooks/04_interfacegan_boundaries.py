@@ -379,16 +379,17 @@ show(torch.cat(grid_rows), nrow=6, width=8,
 plt.show()
 
 # %% [markdown]
-# At the same +0.3 rise of the smile, holding the mouth roughly halves how far it opens. It does
-# not hold it shut, and the step along the conditional direction is 2.6 times as long. Geometry
-# explains only part of that: the projection keeps $\sqrt{1 - 0.685^2} = 0.73$ of the smile
-# normal, which would need a 1.4 times longer step. The rest says that the predictor's P(smiling)
+# At the same +0.3 rise of the smile, holding the mouth cuts how far it opens by more than half
+# (+0.31 to +0.14). It does not hold it shut, and the step along the conditional direction is 3.6
+# times as long. Geometry explains only part of that: the projection keeps
+# $\sqrt{1 - 0.752^2} = 0.66$ of the smile normal, which would need a 1.5 times longer step.
+# The rest says that the predictor's P(smiling)
 # itself partly follows the open mouth (in the data, smiling faces show their teeth), and that
 # neither its "smiling" nor its "mouth open" is exactly linear in W, so far from the starting
 # point the geometry's promise weakens. Leakage into the other attributes grows, and the long step changes what the
 # predictor's seven attributes do not even watch: look at the hair in the bottom row. The other
 # way round (open the mouth, hold the smile) the projection helps less: the smile's rise falls
-# from +0.25 to +0.19. Conditional editing is a first-order correction: it works best for short
+# from +0.25 to +0.20. Conditional editing is a first-order correction: it works best for short
 # edits, and the more tilted two boundaries are, the more of the primal direction it removes and
 # the longer (and less reliable) the step becomes.
 
@@ -580,14 +581,14 @@ if str(boundary_file).endswith(".pt"):
     n_published = unit(load_direction(boundary_file).reshape(-1, 512)[0]).to(device)
 else:
     n_published = load_boundary(boundary_file).to(device)
-start = time.perf_counter()
+fit_start = time.perf_counter()
 n_faces = 2000 if device.type == "cuda" else (200 if real_weights else 120)
 fit = find_boundaries(SG, clf, scratch / "boundaries", ["Smiling"], n=n_faces, psi=0.7,
                       chosen_ratio=0.1, progress=False, source="notebook 04")  # fmt: skip
 n_own = load_boundary(scratch / "boundaries" / "w_Smiling_boundary.npy").to(device)
 print(
     f"published: {Path(boundary_file).name}; ours from {n_faces} faces in "
-    f"{time.perf_counter() - start:.0f} s, validation accuracy "
+    f"{time.perf_counter() - fit_start:.0f} s, validation accuracy "
     f"{fit['attributes']['Smiling']['w']['val_accuracy']:.2f}; cosine {float(n_own @ n_published):+.2f}"
 )
 
@@ -664,9 +665,9 @@ sg_editor.reset()
 #     n, r = train_boundary(data["w"], smile, chosen_ratio=ratio)
 #     print(ratio, r["val_accuracy"], r["remaining_accuracy"], float(n @ n_smile))
 # ```
-# Measured with the shipped generator: validation accuracy 1.0, 1.0, 0.99, 0.91 (the held-out
-# examples get closer to the boundary as the ratio grows); remaining accuracy 0.71, 0.73, 0.80
-# (ratio 0.5 leaves nothing over); cosine with the 5% boundary 0.76, 0.80, 0.78, 0.62. With
+# Measured with the shipped generator: validation accuracy 1.0, 1.0, 1.0, 0.91 (the held-out
+# examples get closer to the boundary as the ratio grows); remaining accuracy 0.75, 0.75, 0.81
+# (ratio 0.5 leaves nothing over); cosine with the 5% boundary 0.81, 0.87, 0.75, 0.62. With
 # 6,000 faces, 1% is 60 faces a side for a 128-dimensional normal, so small ratios give noisy
 # directions; at 50%, every borderline face, with its uncertain label, pulls on the hyperplane
 # and turns it furthest. The extremes are the faces whose labels the predictor is surest of:
@@ -684,9 +685,9 @@ sg_editor.reset()
 # r = edit_report(clf, before, decode("w", fresh + m.alpha * n), "Smiling")
 # print(r["target_change"], r["changes"]["Mouth_Slightly_Open"], r["changes"]["Male"])
 # ```
-# Both dot products are below 1e-6. At the matched +0.3 smile, measured: alpha 3.6 (raw smile
-# 1.45, mouth held 3.84), the mouth rises by +0.18 (about as with the mouth alone as condition)
-# and Male moves by -0.01. The step is a little *shorter* than with one condition, although
+# Both dot products are below 1e-6. At the matched +0.3 smile, measured: alpha 4.4 (raw smile
+# 1.38, mouth held 4.93), the mouth rises by +0.15 (about as with the mouth alone as condition,
+# +0.14) and Male moves by -0.03. The step is a little *shorter* than with one condition, although
 # geometry says a second condition can only remove more of the smile normal: one more sign that
 # the predictor's smile is not exactly linear in W. The conditioned attributes stay close to
 # where the geometry puts them.
@@ -705,9 +706,9 @@ sg_editor.reset()
 #         r = edit_report(clf, before, decode(space, start[space] + m.alpha * n), "Smiling")
 #         print(space, name, round(r["target_change"], 3), round(r["changes"]["Mouth_Slightly_Open"], 3))
 # ```
-# Measured: the cosine is 0.65 in Z and 0.69 in W, and at a matched +0.3 smile the raw edits open
-# the mouth alike (+0.31 in Z, +0.30 in W). Conditioning holds the mouth much better in W (+0.17)
-# than in Z (+0.27): in Z the attribute boundaries are not flat, so a direction orthogonal to the
+# Measured: the cosine is 0.65 in Z and 0.75 in W, and at a matched +0.3 smile the raw edits open
+# the mouth alike (+0.31 in Z and in W). Conditioning holds the mouth much better in W (+0.14)
+# than in Z (+0.26): in Z the attribute boundaries are not flat, so a direction orthogonal to the
 # mouth's normal at the origin still crosses the curved mouth boundary as the face moves. This is
 # InterfaceGAN's and StyleGAN's argument for editing in W.
 # </details>
