@@ -175,24 +175,26 @@ def _train_gan(args: argparse.Namespace) -> None:
     _finish_training(args, result, summary)
 
 
-#: ``boundaries --generator``: the loader of each published format, and its scoring batch.
-GENERATORS = {"gan": ("fel.interface_gan", "load", 500),
-              "stylegan": ("fel.interface_gan", "load_stylegan", 4),
-              "stylegan2": ("fel.interface_gan", "load_stylegan2", 4)}  # fmt: skip
+#: ``boundaries --generator``: each format's scoring batch (4 faces at 1024 px).
+GENERATORS = {"gan": 500, "stylegan": 4, "stylegan2": 4}
 
 
 def _boundaries(args: argparse.Namespace) -> None:
-    import importlib
-
     from fel.classifier import load as load_classifier
     from fel.classifier import load_pretrained as pretrained_classifier
-    from fel.interface_gan import find_boundaries, load_pretrained
+    from fel.interface_gan import (
+        find_boundaries,
+        load,
+        load_pretrained,
+        load_stylegan,
+        load_stylegan2,
+    )
     from fel.interface_gan.boundaries import ATTRIBUTES
 
     device = fel.device()
-    module, loader, batch_size = GENERATORS[args.generator]
+    loaders = {"gan": load, "stylegan": load_stylegan, "stylegan2": load_stylegan2}
     if args.checkpoint:
-        generator = getattr(importlib.import_module(module), loader)(args.checkpoint, device)
+        generator = loaders[args.generator](args.checkpoint, device)
     elif args.generator == "gan":
         generator = load_pretrained(device)
     else:
@@ -204,7 +206,7 @@ def _boundaries(args: argparse.Namespace) -> None:
     source = str(args.checkpoint or "shipped (data/checkpoints/gan.pt)")
     if args.generator != "gan":
         source = f"{args.generator}: {source}"
-    args.batch_size = args.batch_size or batch_size
+    args.batch_size = args.batch_size or GENERATORS[args.generator]
     args.out = args.out or fel.DATA_DIR / "boundaries" / args.generator
     report = find_boundaries(generator, predictor, args.out, args.attributes or ATTRIBUTES,
                              n=args.n, psi=args.truncation, chosen_ratio=args.chosen_ratio,

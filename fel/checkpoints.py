@@ -80,8 +80,9 @@ def load_state(
     ``file_key`` maps the model's state-dict names to the file's, when a published format names
     them otherwise; ``state`` and every message then use the file's names.
     """
-    names = {file_key(k) if file_key else k: k for k in model.state_dict()}
-    own = {name: model.state_dict()[k] for name, k in names.items()}
+    own_state = model.state_dict()
+    names = {file_key(k) if file_key else k: k for k in own_state}
+    own = {name: own_state[k] for name, k in names.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
@@ -139,7 +140,10 @@ def resolve_checkpoint(name: str) -> Path:
 
 
 def check_trained_on(
-    meta: dict, path: str | os.PathLike, root: str | os.PathLike | None = None
+    meta: dict,
+    path: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    loader: str = "fel.vae.load",
 ) -> None:
     """Refuse a checkpoint trained on other data than ``root`` (default: the data in use, see
     :func:`fel.data.fingerprint.data_in_use`; nothing to check before any data exists).
@@ -147,6 +151,8 @@ def check_trained_on(
     The fingerprints recorded in ``meta["data"]`` are compared (file list and labels, so the
     same CelebA in another layout passes). A checkpoint from before fingerprints is compared by
     its data set's kind (SynthFaces or CelebA) only.
+
+    ``loader`` names the function that loads the file by path, for the message.
 
     Raises:
         DataMismatchError: what the checkpoint was trained on, what data is in use, and the
@@ -174,7 +180,7 @@ def check_trained_on(
         f"{describe(using)}: its scores and edits would mean nothing there. Train the course's "
         f"checkpoints on it with `python -m fel train course --data celeba --root {root} --out DIR` "
         "and `export FEL_CHECKPOINTS=DIR`; to apply this checkpoint anyway, load it by path "
-        f"(e.g. fel.vae.load({str(path)!r}))."
+        f"({loader}({str(path)!r}))."
     )
 
 
@@ -183,5 +189,5 @@ def load_course_checkpoint(name: str, load, device=None) -> nn.Module:
     checked against the data in use (:func:`check_trained_on`)."""
     path = resolve_checkpoint(name)
     model = load(path, device)
-    check_trained_on(getattr(model, "meta", {}), path)
+    check_trained_on(getattr(model, "meta", {}), path, loader=f"{load.__module__}.{load.__name__}")
     return model

@@ -29,16 +29,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import fel
 from fel.checkpoints import export_checkpoint, load_checkpoint
 from fel.data.fingerprint import data_fingerprint, describe
 
 STAGES = ("classifier", "vae", "gan", "boundaries", "glow")
 SIZES = (64, 128)
+#: The GAN's widths at 128 px (at 64 px, GANConfig's defaults: the shipped generator's).
+GAN_WIDTHS_128 = {"g_channels": (128, 128, 64, 32, 16, 8), "d_channels": (128, 128, 64, 32, 16, 8)}
 
 
 @dataclass(frozen=True)
 class CourseRecipe:
-    """Epochs (or, for ``quick``, steps) per stage and the boundary pipeline's sample count.
+    """Epochs (and an optional step cap) per stage, the boundary pipeline's sample count and
+    Glow's depth and width.
 
     The full recipe is the shipped checkpoints' (their commands are in the README); on a real
     CelebA (162,770 training faces, 7x SynthFaces) fewer epochs go as far.
@@ -122,14 +126,12 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
                    "command": command or "fel.course.train_course(...)"})  # fmt: skip
     report.setdefault("stages", {})
     base = TrainConfig(seed=seed, num_workers=workers)
-    gan_channels = {64: ((128, 128, 64, 32, 16), (128, 128, 64, 16, 8)),
-                    128: ((128, 128, 64, 32, 16, 8), (128, 128, 64, 32, 16, 8))}[size]  # fmt: skip
     configs = {
-        "classifier": (replace(base, epochs=recipe.epochs["classifier"]), {"size": size}),
+        "classifier": (replace(base, epochs=recipe.epochs["classifier"]), None),
         "vae": (replace(base, epochs=recipe.epochs["vae"], batch_size=64),
                 VAEConfig(size=size)),
         "gan": (replace(GAN_TRAINING, epochs=recipe.epochs["gan"], seed=seed, num_workers=workers),
-                GANConfig(size=size, g_channels=gan_channels[0], d_channels=gan_channels[1])),
+                GANConfig(size=size, **(GAN_WIDTHS_128 if size == 128 else {}))),
         "glow": (replace(base, epochs=recipe.epochs["glow"], batch_size=64, warmup_steps=200),
                  GlowConfig(size=size, levels=_glow_levels(size), **recipe.glow)),
     }  # fmt: skip
@@ -150,7 +152,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
         resume = (run / "last.pt").is_file()
         entry: dict[str, Any] = {"file": file.name, "resumed": resume}
         if stage == "boundaries" and _rank() == 0:
-            device = _device()
+            device = fel.device()
             result = find_boundaries(load_gan(out / "gan.pt", device),
                                      load_classifier(out / "classifier.pt", device), file,
                                      n=recipe.boundary_faces, seed=seed,
@@ -184,12 +186,6 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
             _write_report(out, report)
         _barrier()
     return report
-
-
-def _device():
-    import fel
-
-    return fel.device()
 
 
 def _write_report(out: Path, report: dict[str, Any]) -> None:

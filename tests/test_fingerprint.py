@@ -59,6 +59,7 @@ def test_a_shipped_checkpoint_is_refused_on_other_data(module, other_copy, monke
     assert f"FEL_CELEBA_ROOT={other_copy}" in message and "CelebA (40 images" in message
     assert f"python -m fel train course --data celeba --root {other_copy} --out DIR" in message
     assert "FEL_CHECKPOINTS" in message and "load it by path" in message
+    assert f"({module}." in message.split("load it by path")[1]  # this family's own loader
     name = {"fel.vae": "vae.pt", "fel.flow": "glow.pt", "fel.interface_gan": "gan.pt",
             "fel.classifier": "classifier.pt"}[module]  # fmt: skip
     loader.load(fel.CHECKPOINT_DIR / name, "cpu")  # by path: still works

@@ -72,9 +72,9 @@ def tensor_dict(state: object, path: str | os.PathLike, what: str) -> dict[str, 
     return state
 
 
-def check_constant(state: dict[str, Tensor], key: str, expected: Tensor, path) -> None:
+def check_constant(stored: Tensor, key: str, expected: Tensor, path) -> None:
     """A stored constant (a blur kernel) must be the value the architecture defines."""
-    value = state[key].float()
+    value = stored.float()
     if value.shape != expected.shape or not torch.allclose(value, expected, atol=1e-6):
         raise CheckpointError(
             f"{path}: '{key}' is not the constant kernel this architecture uses "

@@ -302,9 +302,9 @@ def load_stylegan(path: str | os.PathLike, device: torch.device | str | None = N
     stored = state.pop("truncation.truncation", None)
     if stored is not None:
         expected = model.truncation_coefficients(TRUNCATION_PSI).view(1, -1, 1)
-        check_constant({"truncation.truncation": stored}, "truncation.truncation", expected, path)
+        check_constant(stored, "truncation.truncation", expected, path)
     for key in state:
         if key.endswith("blur.kernel"):
-            check_constant(state, key, blur_kernel(state[key].shape[0]), path)
+            check_constant(state[key], key, blur_kernel(state[key].shape[0]), path)
     load_state(model, state, str(path), file_key)
     return model.to(device or fel.device()).eval()

@@ -204,7 +204,8 @@ class StyleGAN2Generator(StyleGenerator):
         for i in range(2 * blocks + 1):
             r = 2 ** ((i + 5) // 2)
             self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, r, r))
-        self.register_buffer("w_avg", torch.zeros(style_dim))  # fel's name for the centre
+        # The truncation centre: the file's latent_avg, kept beside the state dict, not in it.
+        self.register_buffer("w_avg", torch.zeros(style_dim), persistent=False)
 
     def mapping(self, z: Tensor) -> Tensor:
         """Z codes [B, S] -> W codes [B, S] (no truncation)."""
@@ -242,8 +243,7 @@ class StyleGAN2Generator(StyleGenerator):
 def published_state(model: StyleGAN2Generator) -> dict:
     """``model`` as a converted file holds it: ``{"g_ema": state dict, "latent_avg": [S]}``
     (what :func:`load_stylegan2` reads back)."""
-    state = {k: v for k, v in model.state_dict().items() if k != "w_avg"}
-    return {"g_ema": state, "latent_avg": model.w_avg.detach().clone()}
+    return {"g_ema": model.state_dict(), "latent_avg": model.w_avg.detach().clone()}
 
 
 def infer_config(state: dict[str, Tensor], path: str | os.PathLike = "file") -> dict:
@@ -291,8 +291,8 @@ def load_stylegan2(path: str | os.PathLike, device: torch.device | str | None = 
     model = StyleGAN2Generator(**infer_config(state, path), truncation=truncation)
     for key in state:
         if key.endswith(("blur.kernel", "upsample.kernel")):
-            check_constant(state, key, blur_kernel(), path)
-    load_state(model, {**state, "w_avg": model.w_avg}, str(path))
+            check_constant(state[key], key, blur_kernel(), path)
+    load_state(model, state, str(path))
     model = model.to(device or fel.device()).eval()
     if latent_avg is not None:
         if latent_avg.numel() != model.w_dim:
