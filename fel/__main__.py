@@ -276,6 +276,12 @@ def _bench_boundaries(args: argparse.Namespace) -> None:
     bench_boundaries(n=args.n)
 
 
+def _bench_edits(args: argparse.Namespace) -> None:
+    from fel.bench import bench_edits
+
+    bench_edits(root=args.root, families=args.models, n_fresh=args.n)
+
+
 def _bench_edit(args: argparse.Namespace) -> None:
     from fel.bench import bench_edit
 
@@ -409,6 +415,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the 1024 px StyleGAN2 forward and inversion (about a minute on a 2-core CPU)",
     )
     bedit.set_defaults(run=_bench_edit)
+    bedits = bench_cmds.add_parser(
+        "edits",
+        help="Smiling, Narrow_Eyes and Mouth_Slightly_Open per model: the step (in sigma) that "
+        "gives +0.5, and how clean it is (pixels moved outside the inner face, leakage)",
+    )
+    bedits.add_argument(
+        "--root", type=Path, default=None,
+        help="data folder (default: $FEL_CELEBA_ROOT, else data/synthfaces)",
+    )  # fmt: skip
+    bedits.add_argument(
+        "--models", nargs="+", choices=("vae", "glow", "gan"), default=["vae", "glow", "gan"],
+        help="families to measure (default: all); checkpoints resolve as load_pretrained() does",
+    )  # fmt: skip
+    bedits.add_argument(
+        "--n", type=int, default=256, help="fresh faces per edit (default: %(default)s)"
+    )
+    bedits.set_defaults(run=_bench_edits)
     bbound = bench_cmds.add_parser(
         "boundaries",
         help="the InterfaceGAN pipeline (sample, score, 7 attributes x Z and W) on the shipped GAN",

@@ -24,7 +24,13 @@ from torch.nn import functional as F
 from fel.codes import model_device
 from fel.data.attributes import check_attribute
 from fel.directions import unit
-from fel.metrics import Predictor, counterfactual_error, edit_report
+from fel.metrics import (
+    Predictor,
+    changed_outside,
+    counterfactual_error,
+    edit_report,
+    modelled_attributes,
+)
 
 #: The SynthFaces factor behind each attribute this module can score against ground truth
 #: (each factor lies in [0, 1]; the attribute is a threshold of it).
@@ -181,6 +187,137 @@ def matched_strength(
             if abs(c - rise) <= tol:
                 return MatchedStrength(sign * mid, c, rise, True, evaluations)
     return MatchedStrength(sign * hi, reached_at_hi, rise, True, evaluations)
+
+
+#: Edit strengths an :func:`sweep_edit` measures by default, in sigma (0.25 ... 6).
+SWEEP_STEPS = tuple(k / 4 for k in range(1, 25))
+
+
+@dataclass(frozen=True)
+class EditSweep:
+    """An edit ``codes + step * sigma * unit(direction)`` measured at growing ``steps`` (in sigma,
+    the spread of the codes along the direction, :func:`fel.directions.spread`).
+
+    Attributes:
+        target: the attribute the edit should raise.
+        sigma: the latent distance of one step unit.
+        steps: the strengths measured, in sigma, ascending.
+        change: per step, the mean change of the target's predicted probability.
+        leakage: per step, the mean absolute change of the other modelled attributes.
+        outside: per step, the share of pixels outside the inner face changed by more than 0.1
+            (:func:`fel.metrics.changed_outside`).
+        rise, outside_limit, leakage_limit: what counts as reached, and as clean.
+    """
+
+    target: str
+    sigma: float
+    steps: tuple[float, ...]
+    change: tuple[float, ...]
+    leakage: tuple[float, ...]
+    outside: tuple[float, ...]
+    rise: float = 0.5
+    outside_limit: float = 0.05
+    leakage_limit: float = 0.05
+
+    @property
+    def reach(self) -> float | None:
+        """The smallest step whose change reaches ``rise`` (None when no step does)."""
+        return next((s for s, c in zip(self.steps, self.change) if c >= self.rise), None)
+
+    @property
+    def clean_until(self) -> float:
+        """The last step before the outside share first passes ``outside_limit`` (the largest
+        step swept when it never does; 0 when the first step already does)."""
+        last = 0.0
+        for step, share in zip(self.steps, self.outside):
+            if share > self.outside_limit:
+                break
+            last = step
+        return last
+
+    def at(self, step: float) -> dict[str, float]:
+        """``{"step", "change", "leakage", "outside"}`` at one of the swept steps."""
+        i = self.steps.index(step)
+        return {"step": step, "change": self.change[i], "leakage": self.leakage[i],
+                "outside": self.outside[i]}  # fmt: skip
+
+    @property
+    def clean(self) -> bool:
+        """The edit reaches ``rise`` and, at that step, stays within both limits."""
+        if self.reach is None:
+            return False
+        row = self.at(self.reach)
+        return row["outside"] <= self.outside_limit and row["leakage"] <= self.leakage_limit
+
+    def __str__(self) -> str:
+        if self.reach is None:
+            return (f"{self.target}: never reaches {self.rise:+.2f} (at {self.steps[-1]:g} sigma: "
+                    f"{self.change[-1]:+.3f}); clean until {self.clean_until:g} sigma")  # fmt: skip
+        row = self.at(self.reach)
+        return (f"{self.target}: {self.rise:+.2f} at {self.reach:g} sigma, outside "
+                f"{100 * row['outside']:.1f}%, leakage {row['leakage']:.3f}; clean until "
+                f"{self.clean_until:g} sigma")  # fmt: skip
+
+
+@torch.no_grad()
+def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma: float,
+               steps=SWEEP_STEPS, rise: float = 0.5, outside_limit: float = 0.05,
+               leakage_limit: float = 0.05, batch_size: int = 64) -> EditSweep:  # fmt: skip
+    """Measure the edit ``codes + step * sigma * unit(direction)`` at each of ``steps``.
+
+    Args:
+        model: has ``decode(codes [B, D]) -> images [B, 3, H, W] in [0, 1]`` (an ``nn.Module``;
+            a GAN in W: ``generator.w_space()``).
+        predictor: has ``attr_names`` and ``predict(images)``; leakage counts the attributes it
+            was scored on (:func:`fel.metrics.modelled_attributes`).
+        codes: [N, D] fresh faces to edit, e.g. test faces without the attribute.
+        direction: [D]; normalised here.
+        target: the attribute the edit should raise.
+        sigma: the latent distance of one unit of ``steps`` (:func:`fel.directions.spread` of
+            the training codes along ``direction``), > 0.
+        steps: strengths in sigma, > 0 and ascending.
+        rise, outside_limit, leakage_limit: stored in the result (see :class:`EditSweep`).
+        batch_size: faces decoded at once.
+    """
+    target = check_attribute(target, predictor.attr_names)
+    codes, d = _codes_and_direction(codes, direction)
+    steps = tuple(float(s) for s in steps)
+    if not steps or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
+        raise ValueError(f"steps must be positive and ascending, got {steps}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number, got {sigma}")
+    column = predictor.attr_names.index(target)
+    others = [predictor.attr_names.index(a) for a in modelled_attributes(predictor) if a != target]
+    device = model_device(model)
+
+    def faces(c: Tensor) -> Tensor:
+        return torch.cat([model.decode(b.to(device)).float().cpu() for b in c.split(batch_size)])
+
+    def scores(x: Tensor) -> Tensor:
+        return torch.cat([predictor.predict(b).float().cpu() for b in x.split(batch_size)])
+
+    before = faces(codes)
+    p0 = scores(before)
+    change, leakage, outside = [], [], []
+    for step in steps:
+        after = faces(codes + step * sigma * d)
+        delta = scores(after) - p0
+        change.append(float(delta[:, column].mean()))
+        leakage.append(float(delta[:, others].abs().mean()) if others else 0.0)
+        outside.append(changed_outside(before, after))
+    return EditSweep(target, float(sigma), steps, tuple(change), tuple(leakage), tuple(outside),
+                     rise, outside_limit, leakage_limit)  # fmt: skip
+
+
+def lacking(predictor: Predictor, images: Tensor, attributes, below: float = 0.3,
+            batch_size: int = 256) -> Tensor:  # fmt: skip
+    """Indices [K] of the faces in ``images`` [N, 3, H, W] (in [0, 1]) whose predicted probability
+    of every one of ``attributes`` is below ``below``: faces an edit towards them can show."""
+    columns = [predictor.attr_names.index(check_attribute(a, predictor.attr_names))
+               for a in ([attributes] if isinstance(attributes, str) else attributes)]  # fmt: skip
+    with torch.no_grad():
+        p = torch.cat([predictor.predict(b).float().cpu() for b in images.split(batch_size)])
+    return torch.nonzero((p[:, columns] < below).all(1)).flatten()
 
 
 def score_edit(

@@ -60,6 +60,19 @@ def unit(v: Tensor) -> Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+def spread(codes, direction) -> float:
+    """Standard deviation of ``codes`` [N, D] along the unit ``direction`` [D]: the unit in which
+    fel's sliders and edit benchmarks measure an edit ("2 sigma" is twice the natural spread of
+    the faces along that direction, whatever the latent space's scale)."""
+    codes = _as_tensor(codes)
+    if codes.dim() != 2 or len(codes) < 2:
+        raise ValueError(f"codes must be [N, D] with N >= 2, got shape {tuple(codes.shape)}")
+    d = _vector(direction, "direction").float().to(codes.device)
+    if d.shape[0] != codes.shape[1]:
+        raise ValueError(f"direction has {d.shape[0]} dimensions, the codes {codes.shape[1]}")
+    return float((codes @ unit(d)).std())
+
+
 def mean_difference(codes, labels) -> Tensor:
     """Attribute vector: mean code of faces with the attribute minus mean code of those without.
 

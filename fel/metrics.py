@@ -8,6 +8,8 @@ Given faces before and after an edit towards a target attribute:
   edit touched nothing else);
 * **preservation**: mean absolute pixel change outside the face region the edit should touch, in
   [0, 1] units (lower = the rest of the image stayed put);
+* **changed outside**: the share of pixels outside the inner face (:data:`INNER_FACE`) that an
+  edit changes by more than 0.1 in some colour channel (lower = hair, skin and background kept);
 * **counterfactual error** (SynthFaces only): mean absolute pixel distance between the edited image
   and the true rendering of the same face with the target factor moved by the same amount.
 
@@ -35,6 +37,7 @@ from fel.data.attributes import check_attribute
 MOUTH = (0.60, 0.20, 0.98, 0.80)  # mouth, lips and the smile folds of the cheeks
 EYES = (0.38, 0.15, 0.62, 0.85)
 BROWS = (0.30, 0.15, 0.55, 0.85)
+INNER_FACE = (0.36, 0.22, 0.95, 0.78)  # brows, eyes, nose, mouth and chin: all an expression moves
 EDIT_REGIONS = {
     "Smiling": MOUTH, "Mouth_Slightly_Open": MOUTH, "Wearing_Lipstick": MOUTH, "Big_Lips": MOUTH,
     "Narrow_Eyes": EYES, "Eyeglasses": EYES, "Arched_Eyebrows": BROWS, "Bushy_Eyebrows": BROWS,
@@ -68,6 +71,22 @@ def preservation(
         return float(diff.mean())
     outside = ~region_mask(diff.shape[-1], box)
     return float(diff[:, outside].mean())
+
+
+def changed_outside(before: torch.Tensor, after: torch.Tensor, threshold: float = 0.1,
+                    box: tuple[float, float, float, float] = INNER_FACE) -> float:  # fmt: skip
+    """Share of the pixels outside ``box`` (over the batch) that change by more than ``threshold``
+    in at least one colour channel, for images [B, 3, H, W] in [0, 1].
+
+    0.05 means that one pixel in twenty of the hair, forehead, ears and background visibly moved.
+    """
+    if before.shape != after.shape:
+        raise ValueError(
+            f"before {tuple(before.shape)} and after {tuple(after.shape)} differ in shape"
+        )
+    moved = (after.float() - before.float()).abs().amax(1) > threshold  # [B, H, W]
+    outside = ~region_mask(moved.shape[-1], box)
+    return float(moved[:, outside].float().mean())
 
 
 def edit_report(

@@ -14,10 +14,12 @@ from fel.comparison import (
     FACTOR_OF,
     MatchedStrength,
     decode_latency,
+    lacking,
     matched_strength,
     mean_probability,
     psnr,
     score_edit,
+    sweep_edit,
 )
 from fel.data.synthfaces import counterfactual, render_aligned, sample_factors
 
@@ -227,3 +229,61 @@ def test_counterfactual_scores_at_a_common_resolution():
         score_edit(
             FactorPredictor(), before, before, "Smiling", faces=faces, counterfactual_size=64
         )
+
+
+class EdgeModel(nn.Module):
+    """decode: z [B, 2] -> 3x20x20 images: the inner face is z[:, 0]; the border z[:, 1]."""
+
+    def decode(self, z):
+        x = z[:, 1, None, None, None].expand(-1, 3, 20, 20).clone()
+        x[:, :, 7:19, 4:16] = z[:, 0, None, None, None]
+        return x
+
+
+class InnerPredictor:
+    """'Smiling' = the inner face's value (the pixel at the centre); 'Male' = the border's."""
+
+    attr_names = ["Smiling", "Male"]
+
+    def predict(self, images):
+        return torch.stack([images[:, 0, 12, 10], images[:, 0, 0, 0]], 1)
+
+
+def test_sweep_edit_finds_the_step_and_where_the_edit_stops_being_clean():
+    # The direction moves the inner face by 0.11 per sigma and the border by 0.03 per sigma, so
+    # the rise of +0.5 comes at 5 sigma, and the border passes the 0.1 threshold above 3.33 sigma.
+    direction = torch.tensor([0.11, 0.03])
+    sigma = float(direction.norm())
+    codes = torch.zeros(8, 2)
+    sweep = sweep_edit(EdgeModel(), InnerPredictor(), codes, direction, "smiling", sigma,
+                       steps=[1, 2, 3, 4, 5, 6])  # fmt: skip
+    assert sweep.target == "Smiling"
+    assert sweep.change == pytest.approx((0.11, 0.22, 0.33, 0.44, 0.55, 0.66))
+    assert sweep.reach == 5
+    assert sweep.leakage[2] == pytest.approx(0.09)  # Male moves with the border
+    # the inner face fills INNER_FACE's box at 20 px, so every pixel outside it is border
+    assert sweep.outside == (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
+    assert sweep.clean_until == 3 and not sweep.clean
+    assert "5 sigma" in str(sweep)
+    never = sweep_edit(EdgeModel(), InnerPredictor(), codes, direction, "Smiling", sigma, steps=[1])
+    assert never.reach is None and "never reaches" in str(never)
+
+
+def test_sweep_edit_and_lacking_refuse_bad_input():
+    model, predictor, codes = EdgeModel(), InnerPredictor(), torch.zeros(4, 2)
+    d = torch.tensor([1.0, 0.0])
+    with pytest.raises(ValueError, match="ascending"):
+        sweep_edit(model, predictor, codes, d, "Smiling", 1.0, steps=[2, 1])
+    with pytest.raises(ValueError, match="sigma"):
+        sweep_edit(model, predictor, codes, d, "Smiling", 0.0)
+    with pytest.raises(KeyError, match="Smiling"):
+        sweep_edit(model, predictor, codes, d, "Smilng", 1.0)
+    with pytest.raises(KeyError, match="Smiling"):
+        lacking(predictor, model.decode(codes), ["Smilng"])
+
+
+def test_lacking_picks_the_faces_below_the_threshold_on_every_attribute():
+    codes = torch.tensor([[0.1, 0.1], [0.5, 0.1], [0.1, 0.9], [0.2, 0.2]])
+    images = EdgeModel().decode(codes)
+    assert lacking(InnerPredictor(), images, "Smiling").tolist() == [0, 2, 3]
+    assert lacking(InnerPredictor(), images, ["Smiling", "Male"]).tolist() == [0, 3]

@@ -18,6 +18,7 @@ from fel.directions import (
     projection_auc,
     sefa_directions,
     slerp,
+    spread,
     train_boundary,
     unit,
 )
@@ -288,3 +289,15 @@ def test_train_boundary_warns_when_liblinear_stops_early(monkeypatch):
     with pytest.warns(UserWarning, match="LinearSVC stopped after 2 iterations.*solver='svc'"):
         normal, report = train_boundary(codes, scores, solver="linear_svc")
     assert not report["converged"] and float(normal.norm()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_spread_is_the_standard_deviation_along_the_unit_direction():
+    rng = np.random.default_rng(0)
+    codes = torch.from_numpy(rng.normal(size=(5000, 3)) * [2.0, 0.5, 1.0]).float()
+    assert spread(codes, torch.tensor([10.0, 0.0, 0.0])) == pytest.approx(2.0, rel=0.05)
+    d = torch.tensor([0.0, 3.0, 4.0])  # unit (0, 0.6, 0.8): sqrt(0.36 * 0.25 + 0.64 * 1)
+    assert spread(codes, d) == pytest.approx(float(torch.std(codes @ (d / 5))), rel=1e-5)
+    with pytest.raises(ValueError, match="dimensions"):
+        spread(codes, torch.ones(2))
+    with pytest.raises(ValueError, match="N >= 2"):
+        spread(codes[:1], d)

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from fel.data.synthfaces import counterfactual, render_aligned, sample_factors
-from fel.metrics import EDIT_REGIONS, counterfactual_error, edit_report, preservation, region_mask
+from fel.metrics import (
+    EDIT_REGIONS,
+    changed_outside,
+    counterfactual_error,
+    edit_report,
+    preservation,
+    region_mask,
+)
 
 
 class BrightnessPredictor:
@@ -78,3 +85,16 @@ def test_counterfactual_error_is_zero_for_the_truth_and_grows_with_the_miss():
     assert 0 < halfway < unedited
     with pytest.raises(ValueError, match="one face and one value"):
         counterfactual_error(_render(faces, target), faces[:2], "smile", target)
+
+
+def test_changed_outside_counts_pixels_outside_the_inner_face_by_any_channel():
+    before = torch.zeros(2, 3, 100, 100)
+    after = before.clone()
+    after[:, :, 40:90, 30:70] = 1.0  # inside INNER_FACE (0.36..0.95 x 0.22..0.78): not counted
+    assert changed_outside(before, after) == 0.0
+    after[0, 2, :10, :] = 0.2  # one channel of the top 10 rows of one face
+    outside = 100 * 100 - 59 * 56
+    assert changed_outside(before, after) == pytest.approx(1000 / (2 * outside))
+    assert changed_outside(before, after, threshold=0.25) == 0.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        changed_outside(before, after[:1])
