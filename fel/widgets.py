@@ -7,6 +7,7 @@ Works with any model that has the course's common face (``encode``, ``decode``,
 
 from __future__ import annotations
 
+import base64
 import html
 import time
 import warnings
@@ -18,9 +19,32 @@ import torch
 from torch import Tensor
 
 import fel
-from fel.directions import unit
+from fel.directions import spread, unit
 from fel.faces import align, to_model_input
 from fel.viz import png_bytes
+
+#: Widths that line every slider's track up, in every editor.
+NAME_WIDTH, END_WIDTH, TRACK_WIDTH = "170px", "44px", "300px"
+
+
+def labelled_slider(name: str, slider: widgets.FloatSlider, unit: str = "") -> widgets.HBox:
+    """One editor row: the name, the low end, the track, the high end and the value (+ unit).
+
+    Every row has the same column widths, so the tracks of all sliders line up; the value label
+    (CSS class ``fel-readout``) follows the slider.
+    """
+    fmt = lambda v: f"{v:+.3g}"  # noqa: E731
+    slider.description, slider.readout = "", False
+    slider.layout = widgets.Layout(width=TRACK_WIDTH)
+    value = widgets.Label(fmt(slider.value), layout=widgets.Layout(width="52px"))
+    value.add_class("fel-readout")
+    slider.observe(lambda ch: setattr(value, "value", fmt(ch["new"])), names="value")
+    ends = [
+        widgets.HTML(f"<div style='text-align:{side}'>{fmt(v)}</div>", layout=widgets.Layout(width=END_WIDTH))
+        for v, side in ((slider.min, "right"), (slider.max, "left"))
+    ]  # fmt: skip
+    label = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width=NAME_WIDTH))
+    return widgets.HBox([label, ends[0], slider, ends[1], value, widgets.Label(unit)])
 
 
 class LatentEditor:
@@ -30,10 +54,14 @@ class LatentEditor:
         model: has ``decode(z [B, D]) -> images [B,3,H,W] in [0,1]``, ``sample_latent(n)`` and,
             for picking test faces, ``encode(images) -> z``.
         z: the starting code, [D] or [1, D].
-        directions: name -> direction [D]; normalised to unit length, so slider units are
-            latent-space distances (unless ``normalize=False``: then a slider moves the code by
+        directions: name -> direction [D], or name -> {variant: direction [D]} to offer a choice
+            (e.g. ``{"raw": d, "orthogonal to mouth": d2}``; the first is the default). Each is
+            normalised to unit length (unless ``normalize=False``: then a slider moves the code by
             its value times the direction as given, e.g. a unit W step on each of some W+ layers).
-        ranges: (low, high) for every slider, or name -> (low, high).
+        ranges: (low, high) for every slider, or name -> (low, high), in slider units.
+        codes: optional codes [N, D] of training faces: then a slider's unit is sigma, the spread
+            of these codes along its direction (:func:`fel.directions.spread`), so +2 means twice
+            the faces' natural spread in every model; without, a unit is a latent distance.
         faces: optional test images [N,3,H,W] in [0,1] to pick from (encoded on demand).
         compare: show the unedited face beside the edited one.
         scale: enlargement of the displayed image (nearest neighbour).
@@ -41,16 +69,20 @@ class LatentEditor:
         continuous: update while a slider moves; ``None`` decides from one timed warm decode
             (continuous when a decode takes under 0.1 s, else on release).
 
-    The widget is ``editor.widget``; ``editor.sliders``, ``editor.image``, ``editor.continuous``
-    (the update mode chosen) and ``editor.reset()`` are there for scripts and tests;
-    :meth:`add_control` adds a setting of the model itself (e.g. the GAN's truncation).
+    The widget is ``editor.widget``; ``editor.sliders``, ``editor.variants`` (name -> the
+    variant picker, for directions given with variants), ``editor.image``,
+    ``editor.continuous`` (the update mode chosen) and ``editor.reset()`` are there for scripts
+    and tests; :meth:`add_control` adds a setting of the model itself (e.g. the GAN's
+    truncation). Displayed, the editor also carries a static preview (each slider's two ends
+    beside the original, as HTML), which a notebook shows when it is opened untrusted or
+    without a kernel.
     """
 
     def __init__(
         self,
         model,
         z: Tensor,
-        directions: Mapping[str, Tensor],
+        directions: Mapping[str, Tensor | Mapping[str, Tensor]],
         ranges: tuple[float, float] | Mapping[str, tuple[float, float]] = (-3.0, 3.0),
         faces: Tensor | None = None,
         compare: bool = True,
@@ -59,6 +91,7 @@ class LatentEditor:
         continuous: bool | None = None,
         seed: int = 0,
         normalize: bool = True,
+        codes: Tensor | None = None,
     ) -> None:
         if not directions:
             raise ValueError("give at least one direction, e.g. {'Smiling': d}")
@@ -68,29 +101,37 @@ class LatentEditor:
             torch.device(device) if device else (params[0].device if params else fel.device())
         )
         self.z0 = z.detach().reshape(1, -1).to(self.device)
-        self.directions = {}
-        for name, d in directions.items():
-            d = torch.as_tensor(d).detach().reshape(-1).float()
-            if d.numel() != self.z0.shape[1]:
-                raise ValueError(
-                    f"direction {name!r} has {d.numel()} dimensions, the code has {self.z0.shape[1]}"
-                )
-            self.directions[name] = (unit(d) if normalize else d).to(self.device)
+        self.unit = "σ" if codes is not None else ""
+        self.steps: dict[str, dict[str, Tensor]] = {}  # name -> variant -> one slider unit [D]
+        for name, given in directions.items():
+            options = dict(given) if isinstance(given, Mapping) else {"": given}
+            if not options:
+                raise ValueError(f"direction {name!r} has no variants")
+            self.steps[name] = {
+                v: self._step(name, d, normalize, codes) for v, d in options.items()
+            }
+        self.directions = {name: next(iter(v.values())) for name, v in self.steps.items()}
         self.faces, self.scale = faces, scale
         self.generator = torch.Generator().manual_seed(seed)
         self.decode_seconds = self._timed_decode()
         if continuous is None:
             continuous = self.decode_seconds < 0.1
         self.continuous = continuous
-        self.sliders = {}
+        self.sliders, self.variants, rows = {}, {}, []
         for name in self.directions:
             lo, hi = ranges[name] if isinstance(ranges, Mapping) else ranges
-            slider = widgets.FloatSlider(value=0.0, min=lo, max=hi, step=(hi - lo) / 60, description=name,
-                                         continuous_update=continuous, readout_format=".2f",
-                                         style={"description_width": "initial"},
-                                         layout=widgets.Layout(width="420px"))  # fmt: skip
+            slider = widgets.FloatSlider(value=0.0, min=lo, max=hi, step=(hi - lo) / 60,
+                                         continuous_update=continuous)  # fmt: skip
             slider.observe(self._on_change, names="value")
             self.sliders[name] = slider
+            row = labelled_slider(name, slider, self.unit)
+            if len(self.steps[name]) > 1:
+                picker = widgets.ToggleButtons(options=list(self.steps[name]),
+                                               style={"button_width": "auto"})  # fmt: skip
+                picker.observe(lambda ch, n=name: self._choose(n, ch["new"]), names="value")
+                self.variants[name] = picker
+                row = widgets.VBox([row, widgets.HBox([widgets.Label("", layout=widgets.Layout(width=NAME_WIDTH)), picker])])  # fmt: skip
+            rows.append(row)
         self.image = widgets.Image(format="png")
         self.original = widgets.Image(format="png")
         reset = widgets.Button(description="reset", icon="undo")
@@ -113,9 +154,25 @@ class LatentEditor:
             else [self.image]
         )
         self.controls = widgets.VBox()
-        self.widget = widgets.VBox([widgets.HBox(pictures), *self.sliders.values(), self.controls,
+        self.widget = widgets.VBox([widgets.HBox(pictures), *rows, self.controls,
                                     widgets.HBox(controls), self.status])  # fmt: skip
         self._render_original()
+        self.render()
+
+    def _step(self, name: str, d, normalize: bool, codes: Tensor | None) -> Tensor:
+        """One slider unit of direction ``d`` [D] on the editor's device."""
+        d = torch.as_tensor(d).detach().reshape(-1).float()
+        if d.numel() != self.z0.shape[1]:
+            raise ValueError(
+                f"direction {name!r} has {d.numel()} dimensions, the code has {self.z0.shape[1]}"
+            )
+        d = unit(d) if normalize else d
+        if codes is not None:
+            d = d * spread(torch.as_tensor(codes).detach().float().cpu(), d)
+        return d.to(self.device)
+
+    def _choose(self, name: str, variant: str) -> None:
+        self.directions[name] = self.steps[name][variant]
         self.render()
 
     # ------------------------------------------------------------------ state
@@ -183,7 +240,12 @@ class LatentEditor:
 
         apply(control.value)
         control.observe(on_change, names="value")
-        self.controls.children = (*self.controls.children, control)
+        shown = (
+            labelled_slider(control.description, control)
+            if isinstance(control, widgets.FloatSlider)
+            else control
+        )
+        self.controls.children = (*self.controls.children, shown)
         self._render_original()
         self.render()
 
@@ -220,10 +282,28 @@ class LatentEditor:
             slider.observe(self._on_change, names="value")
         self.render()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    @torch.no_grad()
+    def preview_html(self, width: int = 96) -> str:
+        """A static picture of what the sliders do: per slider, the face at the low end, the
+        original and the face at the high end (HTML with PNGs inside, no kernel needed)."""
+        rows = []
+        for name, slider in list(self.sliders.items())[:4]:
+            ends = [self.z0 + v * self.directions[name] for v in (slider.min, slider.max)]
+            faces = self._decode(torch.cat([ends[0], self.z0, ends[1]]))
+            cells = "".join(
+                f"<td style='text-align:center'><img width={width} src='data:image/png;base64,"
+                f"{base64.b64encode(png_bytes(f[None])).decode()}'><br><small>{text}</small></td>"
+                for f, text in zip(faces, (f"{slider.min:+.3g} {self.unit}", "original", f"{slider.max:+.3g} {self.unit}"))
+            )  # fmt: skip
+            rows.append(f"<tr><td><b>{html.escape(name)}</b></td>{cells}</tr>")
+        return ("<div><small>Preview of the slider ends (run the cell to move them):</small>"
+                f"<table>{''.join(rows)}</table></div>")  # fmt: skip
 
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs) -> dict[str, Any]:
+        """The live widget, plus :meth:`preview_html` for frontends that cannot show it."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.preview_html()
+        return bundle
 
 
 def strip(model, z: Tensor, direction: Tensor, alphas: Sequence[float]) -> Tensor:

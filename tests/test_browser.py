@@ -267,13 +267,13 @@ def test_slider_edits_the_face_in_jupyterlab(lab, page):
             "img => img.complete && img.naturalWidth > 0", arg=edited.element_handle()
         )
     except Exception as err:
-        readout = page.locator(".jp-OutputArea-output .widget-readout").all_inner_texts()
+        readout = page.locator(".jp-OutputArea-output .fel-readout").all_inner_texts()
         _fail(page, "failed_slider.png", f"the edited image did not change after the drag: {err}\n"
               f"readout: {readout}", errors, lab, err)  # fmt: skip
     changes = page.evaluate("() => window.__felChanges.map(t => t - window.__felRelease)")
     page_ms = max(0.0, changes[-1])  # <= 0: the picture was already up to date at the release
     after = edited.screenshot()
-    readout = page.locator(".jp-OutputArea-output .widget-readout").first.inner_text()
+    readout = page.locator(".jp-OutputArea-output .fel-readout").first.inner_text()
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "before.png").write_bytes(before)

@@ -114,11 +114,61 @@ def test_an_added_control_changes_the_model_and_redraws_both_pictures(editor):
     import ipywidgets as widgets
 
     gains = []
-    knob = widgets.FloatSlider(value=1.0, min=0.0, max=2.0)
+    knob = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, description="gain")
     model = editor.model
     editor.add_control(knob, lambda v: (gains.append(v), setattr(model, "gain", v)))
-    assert gains == [1.0] and knob in editor.controls.children
+    row = editor.controls.children[0]  # shown as a slider row like the directions'
+    assert gains == [1.0] and knob in row.children and "gain" in row.children[0].value
     original, edited = editor.original.value, editor.image.value
     knob.value = 0.5
     assert gains == [1.0, 0.5]
     assert editor.original.value != original and editor.image.value != edited
+
+
+def test_sigma_units_move_the_code_by_the_spread_of_the_training_codes():
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(4000, 4, generator=g) * torch.tensor([3.0, 0.5, 1.0, 1.0])
+    ed = LatentEditor(TinyModel(), torch.zeros(4), {"a": torch.tensor([2.0, 0, 0, 0]),
+                      "b": torch.tensor([0, 1.0, 0, 0])}, codes=codes)  # fmt: skip
+    ed.set(a=1.0, b=2.0)
+    sigma_a, sigma_b = codes[:, 0].std(), codes[:, 1].std()
+    assert torch.allclose(ed.code(), torch.tensor([[float(sigma_a), 2 * float(sigma_b), 0, 0]]))
+    assert ed.unit == "σ"
+
+
+def test_variants_are_a_choice_and_the_first_is_the_default():
+    raw, orth = torch.tensor([1.0, 1.0, 0, 0]), torch.tensor([1.0, 0, 0, 0])
+    ed = LatentEditor(TinyModel(), torch.zeros(4), {"smile": {"raw": raw, "orthogonal": orth}})
+    picker = ed.variants["smile"]
+    assert picker.options == ("raw", "orthogonal") and picker.value == "raw"
+    ed.set(smile=2.0)
+    raw_png = ed.image.value
+    assert torch.allclose(ed.code(), 2 * raw / raw.norm())
+    picker.value = "orthogonal"
+    assert torch.allclose(ed.code(), torch.tensor([[2.0, 0, 0, 0]])) and ed.image.value != raw_png
+    with pytest.raises(ValueError, match="no variants"):
+        LatentEditor(TinyModel(), torch.zeros(4), {"smile": {}})
+
+
+def test_slider_rows_show_their_ends_and_line_up(editor):
+    import ipywidgets as widgets
+
+    rows = [c for c in editor.widget.children
+            if isinstance(c, widgets.HBox) and set(editor.sliders.values()) & set(c.children)]  # fmt: skip
+    assert len(rows) == 2
+    widths = [[child.layout.width for child in row.children[:4]] for row in rows]
+    assert widths[0] == widths[1] and None not in widths[0]  # same columns: the tracks line up
+    for row in rows:
+        name, low, slider, high, value, unit = row.children
+        assert "-3" in low.value and "+3" in high.value
+        assert slider.readout is False and "fel-readout" in value._dom_classes
+    editor.set(smile=1.5)
+    assert rows[0].children[4].value == "+1.5"
+
+
+def test_the_displayed_editor_carries_a_static_preview_of_the_slider_ends(editor):
+    bundle = editor._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    preview = bundle["text/html"]
+    assert preview.count("<img") == 3 * len(editor.sliders)
+    assert "smile" in preview and "original" in preview and "+3" in preview
