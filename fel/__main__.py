@@ -465,15 +465,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vae.set_defaults(run=_train_vae)
 
+    from fel.flow.model import GlowConfig
+    from fel.flow.recipe import TRAINING as GLOW_TRAINING
+
+    glow_defaults = GlowConfig()
     glow = train_cmds.add_parser("glow", help="the multi-scale normalizing flow (notebook 05)")
-    _add_training_args(glow, epochs=20, batch=64, lr=1e-3, size=32, warmup=200)
-    glow.add_argument("--levels", type=int, default=3, help="levels L (default: %(default)s)")
-    glow.add_argument(
-        "--steps", type=int, default=8, help="flow steps K per level (default: %(default)s)"
-    )
-    glow.add_argument(
-        "--hidden", type=int, default=128, help="coupling network channels (default: %(default)s)"
-    )
+    _add_training_args(glow, epochs=GLOW_TRAINING.epochs, batch=GLOW_TRAINING.batch_size,
+                       lr=GLOW_TRAINING.lr, size=glow_defaults.size,
+                       warmup=GLOW_TRAINING.warmup_steps)  # fmt: skip
+    glow.add_argument("--levels", type=int, default=glow_defaults.levels,
+                      help="levels L (default: %(default)s)")  # fmt: skip
+    glow.add_argument("--steps", type=int, default=glow_defaults.steps,
+                      help="flow steps K per level (default: %(default)s)")  # fmt: skip
+    glow.add_argument("--hidden", type=int, default=glow_defaults.hidden,
+                      help="coupling network channels (default: %(default)s)")  # fmt: skip
     glow.add_argument(
         "--n-bits", type=int, default=5, help="colour bits scored (default: %(default)s)"
     )

@@ -55,13 +55,17 @@ class CourseRecipe:
 
     @classmethod
     def full(cls) -> CourseRecipe:
-        return cls({"classifier": 10, "vae": 20, "gan": 12, "glow": 12},
+        from fel.flow.model import GlowConfig
+        from fel.flow.recipe import TRAINING as GLOW_TRAINING
+
+        glow = GlowConfig()
+        return cls({"classifier": 10, "vae": 20, "gan": 12, "glow": GLOW_TRAINING.epochs},
                    dict.fromkeys(("classifier", "vae", "gan", "glow")), 20_000,
-                   {"steps": 8, "hidden": 128})  # fmt: skip
+                   {"steps": glow.steps, "hidden": glow.hidden})  # fmt: skip
 
     @classmethod
     def quick(cls) -> CourseRecipe:
-        """A 64 px Glow of the full width takes ~10 s a step on a 2-core CPU: the quick one is
+        """A 64 px Glow of the full width takes ~3 s a step on a 2-core CPU: the quick one is
         2 flow steps per level, 32 channels wide."""
         return cls({"classifier": 3, "vae": 3, "gan": 1, "glow": 1},
                    {"classifier": None, "vae": None, "gan": None, "glow": 40}, 1_000,
@@ -81,7 +85,7 @@ def _barrier() -> None:
 
 
 def _glow_levels(size: int) -> int:
-    """Glow's multi-scale levels: 3 at 32 px (the shipped one), one more per doubling."""
+    """Glow's multi-scale levels: 4 at 64 px (the shipped one), one more per doubling."""
     return {32: 3, 64: 4, 128: 5}[size]
 
 
@@ -108,6 +112,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
     from fel.classifier import load as load_classifier
     from fel.classifier import train_classifier
     from fel.flow import GlowConfig, train_glow
+    from fel.flow.recipe import TRAINING as GLOW_TRAINING
     from fel.interface_gan import GANConfig, find_boundaries, train_gan
     from fel.interface_gan import load as load_gan
     from fel.interface_gan.recipe import TRAINING as GAN_TRAINING
@@ -132,7 +137,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
                 VAEConfig(size=size)),
         "gan": (replace(GAN_TRAINING, epochs=recipe.epochs["gan"], seed=seed, num_workers=workers),
                 GANConfig(size=size, **(GAN_WIDTHS_128 if size == 128 else {}))),
-        "glow": (replace(base, epochs=recipe.epochs["glow"], batch_size=64, warmup_steps=200),
+        "glow": (replace(GLOW_TRAINING, epochs=recipe.epochs["glow"], seed=seed, num_workers=workers),
                  GlowConfig(size=size, levels=_glow_levels(size), **recipe.glow)),
     }  # fmt: skip
     for number, stage in enumerate(STAGES, 1):

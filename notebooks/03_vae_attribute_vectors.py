@@ -227,22 +227,55 @@ if (root / "synthfaces.json").exists():
             )
 
 # %% [markdown]
-# ## 5. Live sliders
+# ## 5. Live sliders, in units a person can read
 #
-# `LatentEditor` puts it together: one slider per direction, the original beside the edit, a
-# button for a random face (drawn from the prior) and a box to pick a test face. It runs the model
-# on `fel.device()`: the GPU when there is one. Move the sliders in a live session.
+# A latent distance of 2 means nothing by itself. fel measures a slider in **σ**: the spread of
+# the training codes along the direction, $\sigma_a=\operatorname{std}_i(z_i\cdot\hat d_a)$, so
+# "+2 σ" moves a face twice as far as faces naturally differ along that line, in any model.
+#
+# How far may a slider go? Far enough to show the change, not so far that the edit spills onto
+# the hair and background. `sweep_edit` measures both on fresh faces that lack the attribute:
+# the step that raises the predicted probability by +0.5, and the step at which more than 5% of
+# the pixels outside the inner face (brows to chin) move by more than 0.1. The slider stops there
+# (or at 4 σ).
 
 # %%
+from fel.comparison import lacking, sweep_edit
+from fel.directions import spread
+
+with torch.no_grad():
+    recon = torch.cat([model.decode(c.to(device)).cpu() for c in z_test[:512].split(256)])
+EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes"]
+ranges = {}
+for a in EDITS:
+    fresh = z_test[lacking(clf, recon, a)[:64]]
+    sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
+                       steps=[0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4])  # fmt: skip
+    print(sweep)
+    end = min(sweep.clean_until, 4.0)
+    ranges[a] = (-end, end)
+
+# %% [markdown]
+# `LatentEditor` puts it together: one slider per direction in σ units, the original beside the
+# edit, a button for a random face (drawn from the prior) and a box to pick a test face. It starts
+# on a test face that shows none of the three attributes, so every slider has something to add.
+# The smile slider offers the raw vector and the one orthogonal to mouth-open (section 3) as a
+# choice: the raw one is the default because it is the one that visibly smiles; the orthogonal one
+# shows how much of "smiling" in these labels *is* the open mouth. It runs the model on
+# `fel.device()`: the GPU when there is one. Move the sliders in a live session.
+
+# %%
+start = int(lacking(clf, recon, EDITS)[0])
 editor = LatentEditor(
     model,
-    z_test[7],
+    z_test[start],
     {
-        "Smiling": variants["orthogonal to mouth"],
+        "Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": variants["orthogonal to mouth"]},
         "Mouth_Slightly_Open": directions["Mouth_Slightly_Open"],
         "Narrow_Eyes": directions["Narrow_Eyes"],
     },  # fmt: skip
-    ranges=(-3, 3),
+    ranges=ranges,
+    codes=z_train,
     faces=torch.from_numpy(test.images[:100].copy()).float() / 255,
 )
 editor
@@ -252,7 +285,7 @@ editor
 
 # %%
 before_png = editor.image.value
-editor.set(Smiling=2.5, Narrow_Eyes=1.5)
+editor.set(Smiling=ranges["Smiling"][1], Narrow_Eyes=1.5)
 print(
     "picture changed:",
     editor.image.value != before_png,

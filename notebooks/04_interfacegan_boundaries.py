@@ -49,7 +49,7 @@ import torch
 
 import fel
 from fel.classifier import load_pretrained as load_classifier
-from fel.comparison import matched_strength, psnr
+from fel.comparison import lacking, matched_strength, psnr, sweep_edit
 from fel.data import CelebA, default_root
 from fel.directions import (
     LAYER_GROUPS,
@@ -57,6 +57,7 @@ from fel.directions import (
     pca_directions,
     project_boundary,
     sefa_directions,
+    spread,
     train_boundary,
     unit,
     wplus_direction,
@@ -446,7 +447,7 @@ for label, dirs in [("PC", pcs), ("SeFa", sefa)]:
 # the reconstruction error is printed below.
 
 # %%
-photos = real[:4]
+photos = real[lacking(clf, real, ["Smiling", "Mouth_Slightly_Open"])[:4]]  # faces with room to smile
 G.truncation = 1.0  # invert and edit without truncation: real faces are not average faces
 t0 = time.perf_counter()
 w_real = G.encode(photos, steps=300)
@@ -463,19 +464,34 @@ plt.show()
 # ## 9. Live sliders, with truncation
 #
 # `fel.interface_gan.gan_editor` is notebook 03's `LatentEditor` working in W, plus a truncation
-# slider (applied after the edit, as above). Slider units are distances in W, each slider's range
-# $\pm3\sigma$ of its direction; Smiling and Mouth_Slightly_Open are the *conditional* directions
-# of section 6 (smile with the mouth held, mouth with the smile held). It starts from the first
-# inverted test face; "random face" draws a new W code.
+# slider (applied after the edit, as above). Slider units are σ, the spread of the sampled W codes
+# along each direction, as in notebooks 03 and 05. Smiling and Mouth_Slightly_Open offer the raw
+# boundary (the default) and the *conditional* direction of section 6 (smile with the mouth held,
+# mouth with the smile held) as a choice. Each range ends where the edit stops being clean: the
+# sweep below, on fresh samples without the attribute at the editor's truncation, finds where
+# more than 5% of the pixels outside the inner face start to move (a GAN's edits reach the hair
+# and skin sooner than the VAE's). It starts from the first inverted test face; "random face"
+# draws a new W code.
 
 # %%
-edit_dirs = {"Smiling": smile_cond, "Mouth_Slightly_Open": conditional["Mouth_Slightly_Open", "Smiling"],
-             "Male": boundaries["w"]["Male"], "Young": boundaries["w"]["Young"]}  # fmt: skip
-ranges = {
-    k: (-3 * float((data["w"] @ d).std()), 3 * float((data["w"] @ d).std()))
-    for k, d in edit_dirs.items()
-}
-editor = gan_editor(G, w_real[0], edit_dirs, ranges, truncation=1.0, scale=5)
+edit_dirs = {
+    "Smiling": {"raw": boundaries["w"]["Smiling"], "mouth held": smile_cond},
+    "Mouth_Slightly_Open": {"raw": boundaries["w"]["Mouth_Slightly_Open"],
+                            "smile held": conditional["Mouth_Slightly_Open", "Smiling"]},
+    "Male": boundaries["w"]["Male"], "Young": boundaries["w"]["Young"],
+}  # fmt: skip
+fresh_w = G.mapping(G.sample_latent(256, generator=torch.Generator().manual_seed(5)))
+with torch.no_grad():
+    fresh_faces = G.decode_w(fresh_w).cpu()
+ranges = {}
+for a, d in edit_dirs.items():
+    d = d["raw"] if isinstance(d, dict) else d
+    chosen = fresh_w[lacking(clf, fresh_faces, a)[:64]]
+    sweep = sweep_edit(G.w_space(), clf, chosen, d, a, spread(data["w"], d),
+                       steps=[0.5, 1, 1.5, 2, 2.5, 3])  # fmt: skip
+    print(sweep)
+    ranges[a] = (-max(sweep.clean_until, 1.0), max(sweep.clean_until, 1.0))
+editor = gan_editor(G, w_real[0], edit_dirs, ranges, truncation=1.0, scale=5, codes=data["w"])
 editor
 
 # %%

@@ -52,6 +52,7 @@ from fel.data import CelebA, default_root
 from fel.directions import lerp, mean_difference, orthogonalize, projection_auc, unit
 from fel.flow import Glow, GlowConfig, evaluate, load_pretrained, train_glow
 from fel.flow.model import ActNorm, AffineCoupling, InvConv2dLU
+from fel.flow.recipe import TRAINING
 from fel.metrics import edit_report
 from fel.training import TrainConfig
 from fel.viz import show
@@ -136,9 +137,9 @@ for name, layer in layers.items():
 # an image is all the $z_\ell$ concatenated: exactly as many numbers as pixel values.
 
 # %%
-print(
-    "latent shapes of the 32x32 model:", Glow(GlowConfig()).z_shapes, "->", 3 * 32 * 32, "numbers"
-)
+shipped = GlowConfig()  # the shipped recipe's architecture: 64x64, 4 levels
+print(f"latent shapes of the {shipped.size}x{shipped.size} model:", Glow(shipped).z_shapes, "->",
+      3 * shipped.size**2, "numbers")  # fmt: skip
 
 # %% [markdown]
 # ## 3. Training: maximum likelihood in bits per dimension
@@ -169,14 +170,15 @@ print(
 )
 
 # %% [markdown]
-# The shipped model is the same recipe at full size (3 levels x 8 steps, 128 hidden channels,
-# 1.6 M parameters) trained for 12 epochs (59 minutes on a 2-core CPU) with `python -m fel train
-# glow`; the command is in its metadata, and the README tells its whole story (the run was
-# resumed once). Set `RETRAIN = True` above to train it yourself.
+# The shipped model is the same recipe at full size, at the VAE's and the GAN's resolution: 64x64,
+# 4 levels x 8 steps, 64 hidden channels (1.6 M parameters), trained with `python -m fel train
+# glow`, whose defaults are this recipe (`fel.flow.recipe.TRAINING` and `GlowConfig()`). The
+# command, its time and its data are in the checkpoint's metadata, printed below. Set
+# `RETRAIN = True` above to train it yourself (about 1.5 hours on a 2-core CPU, minutes on a GPU).
 
 # %%
 if RETRAIN:
-    result = train_glow(root, "runs/glow", TrainConfig(epochs=12, batch_size=64, lr=1e-3, warmup_steps=200, amp=False), GlowConfig())  # fmt: skip
+    result = train_glow(root, "runs/glow", TRAINING, GlowConfig())  # the shipped recipe
     model = Glow(GlowConfig(**result["config"]))
     model.load_state_dict(result["model"])
     model = model.to(device).eval()
@@ -201,12 +203,12 @@ plt.show()
 # upper bounds on the true code length of the 5-bit images: scoring the density of *noisy*
 # (uniformly dequantised) pixels costs at least as many bits as the images themselves (Jensen's
 # inequality; Theis et al. 2016). Glow's bound stops there: its density of the noisy data is exact.
-# The VAE adds a second gap, the ELBO's (its likelihood is itself only bounded). They are also at different resolutions (64x64
-# for the shipped VAE, 32x32 for the CPU-sized Glow); smaller images have less redundancy between
-# neighbouring pixels, so they cost *more* bits per dimension for the same model quality.
+# The VAE adds a second gap, the ELBO's (its likelihood is itself only bounded). Both models see
+# the same 64x64 test faces, so the two numbers compare like for like.
 
 # %%
-test = CelebA(root, split="test", size=32)
+SIZE = model.config.size  # every image below is read at the model's own size
+test = CelebA(root, split="test", size=SIZE)
 test_x = torch.from_numpy(test.images[:1000].copy()).float() / 255
 vae_meta = torch.load(resolve_checkpoint("vae.pt"), weights_only=True)["meta"]
 print(f"{'model':28s} {'resolution':>10s} {'test bits/dim':>14s}  kind")
@@ -215,7 +217,7 @@ print(
     f"{'VAE (notebook 02)':28s} {'64x64':>10s} {vae_meta['test']['bits_per_dim']:14.3f}  bound: dequantisation + ELBO"
 )
 print(
-    f"{'Glow (this notebook)':28s} {'32x32':>10s} {evaluate(model, test_x)['bits_per_dim']:14.3f}  bound: dequantisation only"
+    f"{'Glow (this notebook)':28s} {f'{SIZE}x{SIZE}':>10s} {evaluate(model, test_x)['bits_per_dim']:14.3f}  bound: dequantisation only"
 )
 
 # %% [markdown]
@@ -267,7 +269,7 @@ plt.show()
 # test codes.
 
 # %%
-train = CelebA(root, split="train", size=32)
+train = CelebA(root, split="train", size=SIZE)
 z_train = encode_all(model, train.images[:6000], progress=True)
 z_test = encode_all(model, test.images[:1000])
 ATTRS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Male", "Eyeglasses", "Bangs"]
@@ -316,7 +318,7 @@ for a, r in report.items():
 # %% [markdown]
 # As with the VAE, the smile vector drags the open mouth along (in the data, smiling faces show
 # their teeth). In notebook 03 the VAE's two vectors were nearly parallel (cosine 0.99), so
-# removing the mouth direction removed the smile too. In Glow's exact, 3,072-number code they are
+# removing the mouth direction removed the smile too. In Glow's exact, 12,288-number code they are
 # less aligned (the cosine printed below): orthogonalising keeps about 70% of the smile's effect
 # and stops the mouth from opening.
 
@@ -352,27 +354,36 @@ plt.show()
 # %% [markdown]
 # ## 9. Live sliders
 #
-# The same `LatentEditor` as for the VAE: any model with `encode`/`decode` works. Slider units are
-# latent distances, so each slider's range is set to $\pm1.5\lVert d\rVert$. A Glow decode is a
-# full reverse pass through 24 steps (the timing printed below): slower than the VAE's decoder,
-# still interactive on a CPU.
+# The same `LatentEditor` as for the VAE: any model with `encode`/`decode` works. As in notebooks
+# 03 and 04, slider units are σ, the spread of the training codes along each direction, and each
+# range ends where the edit stops being clean (more than 5% of the pixels outside the inner face
+# move), measured on fresh test faces without the attribute. The smile slider offers the raw
+# vector (the default) and the one orthogonal to mouth-open as a choice. It starts on a test face
+# that shows none of the edited attributes. A Glow decode is a full reverse pass through 32 steps
+# (the timing printed below): slower than the VAE's decoder, still interactive on a CPU.
 
 # %%
-edit_dirs = {"Smiling": smile_only, "Mouth_Slightly_Open": directions["Mouth_Slightly_Open"],
-             "Narrow_Eyes": directions["Narrow_Eyes"], "Eyeglasses": directions["Eyeglasses"]}  # fmt: skip
-editor = LatentEditor(
-    model,
-    z_test[face],
-    edit_dirs,
-    ranges={k: (-1.5 * d.norm().item(), 1.5 * d.norm().item()) for k, d in edit_dirs.items()},
-    faces=test_x[:100],
-    scale=6,
-)
+from fel.comparison import lacking, sweep_edit
+from fel.directions import spread
+
+EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]
+ranges = {}
+for a in EDITS:
+    fresh = z_test[lacking(clf, test_x, a)[:32]]
+    sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
+                       steps=[1, 2, 3, 4])  # fmt: skip
+    print(sweep)
+    ranges[a] = (-max(sweep.clean_until, 1.0), max(sweep.clean_until, 1.0))
+edit_dirs = {"Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": smile_only},
+             **{a: directions[a] for a in EDITS[1:]}}  # fmt: skip
+start = int(lacking(clf, test_x[:100], EDITS)[0])
+editor = LatentEditor(model, z_test[start], edit_dirs, ranges=ranges, codes=z_train,
+                      faces=test_x[:100], scale=5)  # fmt: skip
 editor
 
 # %%
 before_png = editor.image.value
-editor.set(Smiling=float(smile_only.norm()))
+editor.set(Smiling=ranges["Smiling"][1])
 print(
     "picture changed:",
     editor.image.value != before_png,

@@ -72,7 +72,7 @@ G = load_gan(device)
 gan = G.w_space()  # the GAN seen from W: encode = inversion into W, decode = synthesis
 G.truncation = 1.0  # real faces are edited without truncation (notebook 04, section 8)
 models = {"VAE": vae, "GAN": gan, "Glow": glow}
-SIZE = {"VAE": 64, "GAN": 64, "Glow": 32}  # the shipped Glow is CPU-sized: 32x32
+SIZE = {"VAE": vae.config.size, "GAN": G.config.size, "Glow": glow.config.size}  # from the models
 ATTRS = ["Smiling", "Narrow_Eyes", "Mouth_Slightly_Open"]
 print("device:", device, "| data:", root)
 
@@ -80,9 +80,9 @@ print("device:", device, "| data:", root)
 # ## 1. The same 16 faces, three ways to a code
 #
 # We take the first 16 test faces whose labels show **none** of the three attributes (not
-# smiling, eyes open, mouth closed), so every edit has room to act. The VAE and the GAN work at
-# 64x64; the shipped Glow at 32x32 (a 64x64 Glow is a GPU job, notebook 05), so Glow gets the same
-# faces at 32x32, and its pictures are enlarged for display only.
+# smiling, eyes open, mouth closed), so every edit has room to act. Each model reads them at its
+# own size (`SIZE`, taken from the models); the shipped three all work at 64x64, so the
+# comparison is like for like.
 #
 # | family | code of a face $x$ | cost | exact? |
 # |---|---|---|---|
@@ -97,13 +97,14 @@ print("device:", device, "| data:", root)
 # times below do not include one-off start-up costs.
 
 # %%
-test = {s: CelebA(root, split="test", size=s) for s in (64, 32)}
-columns = [test[64].attr_names.index(a) for a in ATTRS]
-idx = (test[64].labels[:, columns] == 0).all(1).nonzero().flatten()[:16].numpy()
-faces = {s: torch.from_numpy(test[s].images[idx]).float() / 255 for s in (64, 32)}
+S = SIZE["VAE"]
+test = {s: CelebA(root, split="test", size=s) for s in set(SIZE.values())}
+columns = [test[S].attr_names.index(a) for a in ATTRS]
+idx = (test[S].labels[:, columns] == 0).all(1).nonzero().flatten()[:16].numpy()
+faces = {s: torch.from_numpy(test[s].images[idx]).float() / 255 for s in test}
 names, factor_rows = read_factors(root)
 row_of = {name: i for i, name in enumerate(names)}
-truth = factor_rows[[row_of[test[64].filenames[i]] for i in idx]]  # SynthFaces' ground truth
+truth = factor_rows[[row_of[test[S].filenames[i]] for i in idx]]  # SynthFaces' ground truth
 
 codes, encode_seconds = {}, {}
 for m, model in models.items():
@@ -171,8 +172,8 @@ labelled_grid([faces[64], *(big(recon[m]) for m in models)],
 
 # %%
 N = 4000
-train = {s: CelebA(root, split="train", size=s) for s in (64, 32)}
-labels = {a: train[64].labels[:N, train[64].attr_names.index(a)] for a in ATTRS}
+train = {s: CelebA(root, split="train", size=s) for s in set(SIZE.values())}
+labels = {a: train[S].labels[:N, train[S].attr_names.index(a)] for a in ATTRS}
 train_codes = {m: encode_all(models[m], train[SIZE[m]].images[:N]) for m in ("VAE", "Glow")}
 directions = {
     m: {a: mean_difference(train_codes[m], labels[a]) for a in ATTRS} for m in train_codes
@@ -200,7 +201,7 @@ sigma = {m: {a: float((train_codes[m] @ unit(d)).std()) for a, d in directions[m
 # ## 3. Matched strength
 #
 # "$\alpha = 2$" means different things in a 128-number VAE code, a 128-number W code and Glow's
-# 3,072-number code. So instead of fixing $\alpha$ we fix the *effect*: for each model and
+# 12,288-number code. So instead of fixing $\alpha$ we fix the *effect*: for each model and
 # attribute, find the $\alpha$ at which the mean predicted probability of the target over our 16
 # faces rises by $\Delta = 0.5$,
 #
@@ -256,7 +257,7 @@ ax = fig.add_axes((0, 0, 1, h / (h + top)))
 ax.imshow(canvas, interpolation="nearest"), ax.axis("off")
 for x, (title, _) in zip(centres, blocks):
     ax.text(x, -4, title, ha="center", va="bottom", fontsize=7.5)
-fig.suptitle(f"matched rise of +{RISE} (Glow: 32x32, enlarged)", fontsize=9, y=0.998)
+fig.suptitle(f"matched rise of +{RISE}", fontsize=9, y=0.998)
 plt.show()
 
 # %% [markdown]
@@ -276,18 +277,17 @@ plt.show()
 # - *target*: the rise reached (matched by construction to +0.5, unless the model could not);
 # - *leakage*: mean absolute change of the other attributes' probabilities (lower is better);
 # - *outside px*: mean absolute pixel change outside the edited region (lower is better; at each
-#   model's own resolution, so Glow's 32x32 number and the others' 64x64 ones differ by a
-#   resolution effect too: treat small gaps between them as ties);
+#   model's own resolution, 64x64 for all three shipped models);
 # - *cf error*: mean absolute pixel distance to SynthFaces' **true counterfactual**, the same
 #   face rendered with its factor moved as much as the predictor's factor head says the edit moved
 #   it (notebook 03, section 4); *floor*: the same distance for the unedited rendering, what the
-#   reconstruction alone costs. Both at 32x32 for all three models, the resolution they share.
+#   reconstruction alone costs. Both at the smallest resolution the models share.
 
 # %%
 rows, scores = [], {}
 for m in models:
     for a in ATTRS:
-        s = score_edit(clf, recon[m], edited[m, a], a, faces=truth, counterfactual_size=32)
+        s = score_edit(clf, recon[m], edited[m, a], a, faces=truth, counterfactual_size=min(SIZE.values()))
         scores[m, a] = s
         r = matched[m, a]
         rows.append([m, a, f"{r.alpha / sigma[m][a]:.2f}" + ("" if r.reached else " (limit)"),
@@ -300,8 +300,7 @@ _ = print_table(f"edits at a matched rise of +{RISE}, 16 test faces",
 # %% [markdown]
 # **Models**: reconstruction of the 16 faces (PSNR of decode(encode(x)), at each model's own
 # resolution), test-split bits/dim where a likelihood exists (from each checkpoint's metadata:
-# the VAE's is an upper bound through the ELBO, Glow's exact up to dequantisation; notebook 05
-# explains why a 32x32 and a 64x64 number are not strictly comparable), the time to encode the 16
+# the VAE's is an upper bound through the ELBO, Glow's exact up to dequantisation), the time to encode the 16
 # faces, decode latency for one face (median of 20, after a warm-up), parameters (the GAN's:
 # the generator only, the discriminator is needed only for training), checkpoint file size and
 # training time, from the checkpoints' metadata (all three were trained on the same 2-core CPU,
@@ -362,8 +361,8 @@ assert all(best_leak == "Glow" for best_leak in
 #   smile and mouth edits change about as few pixels outside the mouth (a tie, given the
 #   resolution caveat above), and add less error of
 #   their own on top of their floor (a blurry decoder also makes blurry, small changes). Glow's
-#   costs: a decode about ten times slower than the VAE's (a full reverse pass through 24 flow
-#   steps), an hour of training for 32x32 faces, and a code as large as the image. Its raw smile
+#   costs: a decode many times slower than the VAE's (a full reverse pass through 32 flow
+#   steps), over an hour of CPU training, and a code as large as the image. Its raw smile
 #   also opens the mouth less than the other two do (exercise 2).
 # - **The VAE** is the fastest and the cheapest: one pass to encode, a millisecond or two to
 #   decode, a useful model in 20 minutes. Its price is blur (about 31 dB, a counterfactual floor
@@ -390,7 +389,7 @@ assert all(best_leak == "Glow" for best_leak in
 # `fel.widgets.PhotoEditor` takes any photo: it finds the face (OpenCV's Haar cascades), aligns
 # the eyes to CelebA's positions, crops as in training, encodes with the model and opens slider
 # editing. Below, one editor per family (the GAN's encodes by inversion into W: a few seconds).
-# Upload a photo of your own in a live session; each slider is in latent units, up to $4\sigma$.
+# Upload a photo of your own in a live session; each slider is in σ, up to $4\sigma$.
 #
 # This executed notebook has no upload, so it feeds every editor the same demo photo: a
 # SynthFaces face (neutral expression) rendered at twice its size and pasted into a larger
@@ -407,8 +406,8 @@ png = buffer.getvalue()
 
 editors = {}
 for m, model in models.items():
-    ranges = {a: (-MAX_SIGMA * sigma[m][a], MAX_SIGMA * sigma[m][a]) for a in ATTRS}
-    editors[m] = PhotoEditor(model, directions[m], ranges=ranges, size=SIZE[m], scale=3)
+    editors[m] = PhotoEditor(model, directions[m], ranges=(-MAX_SIGMA, MAX_SIGMA), size=SIZE[m],
+                             scale=3, codes=train_codes[m])  # fmt: skip
     editors[m].load_bytes(png, name="demo photo")
     print(m, "|", "error: " + str(editors[m].error) if editors[m].error else "aligned and encoded")
 
@@ -430,7 +429,7 @@ for ax_row, (m, photo_editor) in zip(axes, editors.items()):
     ed = photo_editor.editor
     pictures = [(photo_editor.photo.value, "aligned photo"), (ed.original.value, f"{m}: encoded")]
     for a in ATTRS:
-        ed.set(**{a: matched[m, a].alpha})
+        ed.set(**{a: matched[m, a].alpha / sigma[m][a]})  # the sliders are in sigma
         pictures.append((ed.image.value, f"{m} {short[a]}"))
         ed.reset()
     for ax, (value, title) in zip(ax_row, pictures):

@@ -41,20 +41,25 @@ SETTLED_MS = 1000  # no new picture for this long after the release: the last on
 CELL = """\
 import torch
 
+import fel.classifier
 import fel.vae
+from fel.comparison import lacking
 from fel.widgets import LatentEditor
 
 model = fel.vae.load_pretrained("cpu")
-z = model.sample_latent(1, generator=torch.Generator().manual_seed(0))
-smile = torch.load("smile.pt", weights_only=True)  # written by the test, see _smile_direction
-editor = LatentEditor(model, z, {"Smiling": smile}, continuous=False)
+saved = torch.load("smile.pt", weights_only=True)  # written by the test, see _smile_direction
+z = model.sample_latent(16, generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    start = int(lacking(fel.classifier.load_pretrained("cpu"), model.decode(z), "Smiling")[0])
+editor = LatentEditor(model, z[start], {"Smiling": saved["smile"]}, ranges=(-3, 3),
+                      codes=saved["codes"], continuous=False)
 editor
 """
 
 
-def _smile_direction(n: int = 300) -> torch.Tensor:
+def _smile_direction(n: int = 300) -> dict[str, torch.Tensor]:
     """The VAE's smile vector from n freshly rendered SynthFaces (true smile factor > 0.5), so the
-    screenshot shows an edit a person can name."""
+    screenshot shows an edit a person can name, and their codes (the slider's sigma unit)."""
     from fel.data.synthfaces import render_aligned, sample_factors
     from fel.directions import mean_difference
     from fel.vae import load_pretrained
@@ -64,7 +69,7 @@ def _smile_direction(n: int = 300) -> torch.Tensor:
     x = torch.from_numpy(np.stack([render_aligned(f, model.config.size) for f in faces]))
     with torch.no_grad():
         z = model.encode(x.permute(0, 3, 1, 2).float() / 255)
-    return mean_difference(z, torch.from_numpy(faces["smile"] > 0.5))
+    return {"smile": mean_difference(z, torch.from_numpy(faces["smile"] > 0.5)), "codes": z}
 
 
 def _chromium() -> str:

@@ -29,8 +29,10 @@ def gan_editor(generator, w: Tensor, directions: Mapping[str, Tensor],
             :func:`~fel.interface_gan.load_stylegan` or :func:`~fel.interface_gan.load_stylegan2`;
             its ``truncation`` is changed.
         w: the starting W code, [w_dim] or [1, w_dim].
-        directions: name -> W direction [w_dim] (boundary normals), normalised by the editor.
-        ranges: slider ranges in W distances, as for ``LatentEditor``.
+        directions: name -> W direction [w_dim] (boundary normals), normalised by the editor, or
+            name -> {variant: direction} to offer a choice (e.g. raw and conditional).
+        ranges: slider ranges, as for ``LatentEditor``: in W distances, or in sigma with
+            ``codes=`` (sampled W codes [N, w_dim], passed to ``LatentEditor``; W edits only).
         truncation: the slider's starting psi in [0, 1].
         layers: None (every layer: an edit in W), or the W+ layers to edit: "coarse",
             "middle", "fine", "all" or indices (see :func:`fel.directions.layer_indices`).
@@ -50,9 +52,16 @@ def gan_editor(generator, w: Tensor, directions: Mapping[str, Tensor],
                 f"{type(generator).__name__} has one style for all layers (no W+): layer-wise "
                 "edits need a published StyleGAN or StyleGAN2 (load_stylegan, load_stylegan2)"
             )
+        if options.get("codes") is not None:
+            raise ValueError(
+                "codes= (sigma units) is for edits in W; a layer edit moves each chosen layer by "
+                "a W distance: give ranges in W distances instead"
+            )
         n = generator.n_latent
         wp = w.reshape(1, 1, -1).expand(1, n, -1).flatten(1)
-        per_layer = {k: wplus_direction(d, layers, n).flatten() for k, d in directions.items()}
+        on_layers = lambda d: wplus_direction(d, layers, n).flatten()  # noqa: E731
+        per_layer = {k: {v: on_layers(x) for v, x in d.items()} if isinstance(d, Mapping) else on_layers(d)
+                     for k, d in directions.items()}  # fmt: skip
         editor = LatentEditor(generator.wplus_space(truncated=True), wp, per_layer, ranges,
                               normalize=False, **options)  # fmt: skip
     editor.layers = layers
