@@ -26,6 +26,7 @@ CHECKPOINT = "glow.pt"
 #: The shipped model's training settings (with :class:`GlowConfig`'s defaults): the CLI's
 #: defaults, the notebook's RETRAIN cell and ``train course`` derive from them.
 TRAINING = TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=200, amp=False)
+SHIPPED = GlowConfig()  # the shipped architecture (frozen dataclass: safe as a default)
 INIT_IMAGES = 512  # images for ActNorm's data-dependent initialisation
 
 
@@ -66,7 +67,7 @@ def save_grids(model: Glow, images, out: Path, tag: str, seed: int = 0) -> None:
     Image.fromarray(grid(torch.cat([x, recon]).cpu(), nrow=16)).save(out / f"recon_{tag}.png")
 
 
-def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING, glow_config: GlowConfig = GlowConfig(),
+def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING, glow_config: GlowConfig = SHIPPED,
                resume: bool = False, max_steps: int | None = None, dataset_name: str = "synthfaces") -> dict[str, Any]:  # fmt: skip
     """Train Glow on the train split of ``root``; score valid each epoch and test at the end.
 
