@@ -26,7 +26,6 @@ CHECKPOINT = "glow.pt"
 #: The shipped model's training settings (with :class:`GlowConfig`'s defaults): the CLI's
 #: defaults, the notebook's RETRAIN cell and ``train course`` derive from them.
 TRAINING = TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=200, amp=False)
-SHIPPED = GlowConfig()  # the shipped architecture (frozen dataclass: safe as a default)
 INIT_IMAGES = 512  # images for ActNorm's data-dependent initialisation
 
 
@@ -67,7 +66,7 @@ def save_grids(model: Glow, images, out: Path, tag: str, seed: int = 0) -> None:
     Image.fromarray(grid(torch.cat([x, recon]).cpu(), nrow=16)).save(out / f"recon_{tag}.png")
 
 
-def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING, glow_config: GlowConfig = SHIPPED,
+def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING, glow_config: GlowConfig | None = None,
                resume: bool = False, max_steps: int | None = None, dataset_name: str = "synthfaces") -> dict[str, Any]:  # fmt: skip
     """Train Glow on the train split of ``root``; score valid each epoch and test at the end.
 
@@ -81,6 +80,7 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: Tr
     from fel.training import data_meta, train
 
     out = Path(out)
+    glow_config = glow_config or GlowConfig()  # the shipped architecture
     out.mkdir(parents=True, exist_ok=True)
     # Full precision even on CUDA: log-determinants and exact inverses do not survive bf16.
     train_config = replace(train_config, amp=False)
