@@ -279,7 +279,8 @@ def _bench_boundaries(args: argparse.Namespace) -> None:
 def _bench_edits(args: argparse.Namespace) -> None:
     from fel.bench import bench_edits
 
-    bench_edits(root=args.root, families=args.models, n_fresh=args.n)
+    bench_edits(root=args.root, families=args.models, n_fresh=args.n, n_codes=args.codes,
+                pictures=args.pictures)  # fmt: skip
 
 
 def _bench_edit(args: argparse.Namespace) -> None:
@@ -431,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     bedits.add_argument(
         "--n", type=int, default=256, help="fresh faces per edit (default: %(default)s)"
     )
+    bedits.add_argument(
+        "--codes", type=int, default=8192,
+        help="training faces (VAE, Glow) or samples (GAN) behind each direction (default: %(default)s)",
+    )  # fmt: skip
+    bedits.add_argument(
+        "--pictures", type=Path, default=None,
+        help="also write FAMILY_expressions.png here (4 faces, each edit at its +0.5 step)",
+    )  # fmt: skip
     bedits.set_defaults(run=_bench_edits)
     bbound = bench_cmds.add_parser(
         "boundaries",

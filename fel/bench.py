@@ -475,7 +475,7 @@ def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int
 
 
 def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glow", "gan"),
-                n_fresh: int = 256, n_codes: int = 8192) -> str:  # fmt: skip
+                n_fresh: int = 256, n_codes: int = 8192, pictures: Path | None = None) -> str:  # fmt: skip
     """The expression edits of the shipped models, each on its own direction, on fresh faces.
 
     Per family and edit (:data:`EXPRESSIONS`): ``n_fresh`` fresh faces whose predicted
@@ -485,12 +485,19 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     inner face changed by more than 0.1, and the leakage; then the step at which the outside
     share first passes 5% ("clean until"). The goal: +0.5 within 4 sigma at <= 5% outside and
     <= 0.05 leakage.
+
+    With ``pictures``, also writes ``{family}_expressions.png`` there: four fresh faces lacking all
+    three attributes (rows), unedited, then each edit twice: at the step it needed for +0.5 (4
+    sigma when it never got there) and at the end of its slider (where it stops being clean, at
+    most 4 sigma); at 2x.
     """
     import torch
+    from PIL import Image
 
     import fel
     from fel.comparison import lacking, sweep_edit
     from fel.data.synthfaces import default_root
+    from fel.viz import grid
 
     root = Path(root) if root else default_root()
     device = fel.device()
@@ -503,7 +510,7 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
             images = torch.cat([model.decode(c.to(device)).float().cpu() for c in fresh.split(128)])
         size = images.shape[-1]
         label = {"vae": "VAE", "glow": "Glow", "gan": "GAN"}[family]
-        cells, clean = [label, f"{size}"], [label, f"{size}"]
+        cells, clean, steps = [label, f"{size}"], [label, f"{size}"], {}
         for target, (direction, sigma) in edits.items():
             chosen = lacking(predictor, images, target)[:n_fresh]
             sweep = sweep_edit(model, predictor, fresh[chosen], direction, target, sigma)
@@ -517,6 +524,21 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
                     f"{sweep.reach:g} σ / {100 * row['outside']:.1f}% / {row['leakage']:.3f}{mark}"
                 )
             clean.append(f"{sweep.clean_until:g} σ")
+            d = sigma * direction / direction.norm()
+            steps[target] = [(sweep.reach or 4.0) * d, min(sweep.clean_until, 4.0) * d]
+        if pictures is not None:
+            shown = fresh[lacking(predictor, images, EXPRESSIONS)[:4]]
+            with torch.no_grad():
+                columns = [model.decode(shown.to(device)).float().cpu()] + [
+                    model.decode((shown + d.to(shown)).to(device)).float().cpu()
+                    for pair in steps.values() for d in pair
+                ]  # fmt: skip
+            tiles = torch.stack(columns, 1).flatten(0, 1)  # row by row: face, then its edits
+            tiles = torch.nn.functional.interpolate(tiles, scale_factor=2, mode="nearest")
+            Path(pictures).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid(tiles, nrow=len(columns))).save(
+                Path(pictures) / f"{family}_expressions.png"
+            )
         rows.append(cells)
         limits.append(clean)
     headers = ["model", "size", *(f"{a} (step / outside / leak)" for a in EXPRESSIONS)]
