@@ -209,7 +209,7 @@ plt.show()
 # %%
 SIZE = model.config.size  # every image below is read at the model's own size
 test = CelebA(root, split="test", size=SIZE)
-test_x = torch.from_numpy(test.images[:1000].copy()).float() / 255
+test_x = torch.from_numpy(test.images[:500].copy()).float() / 255
 vae_meta = torch.load(resolve_checkpoint("vae.pt"), weights_only=True)["meta"]
 print(f"{'model':28s} {'resolution':>10s} {'test bits/dim':>14s}  kind")
 print(f"{'uniform over 32 levels':28s} {'any':>10s} {5.0:14.3f}  exact")
@@ -265,19 +265,19 @@ plt.show()
 # code of faces that have it minus the mean code of those that do not,
 # $d_a = \bar z_{P} - \bar z_{N}$, and an edit is $z + \alpha\, d_a$. With $\alpha$ in units of
 # $\lVert d_a\rVert$, $\alpha = 1$ moves a face by the whole distance between the two group means.
-# We encode 6,000 training faces (labels from the dataset) and check each direction on held-out
+# We encode 2,000 training faces (labels from the dataset) and check each direction on held-out
 # test codes.
 
 # %%
 train = CelebA(root, split="train", size=SIZE)
-z_train = encode_all(model, train.images[:6000], progress=True)
-z_test = encode_all(model, test.images[:1000])
+z_train = encode_all(model, train.images[:2000], progress=True)
+z_test = encode_all(model, test.images[:500])
 ATTRS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Male", "Eyeglasses", "Bangs"]
 col = {a: train.attr_names.index(a) for a in ATTRS}
-directions = {a: mean_difference(z_train, train.labels[:6000, col[a]]) for a in ATTRS}
+directions = {a: mean_difference(z_train, train.labels[:2000, col[a]]) for a in ATTRS}
 print(f"{'attribute':22s} {'|d|':>6s} {'held-out AUC':>13s}")
 for a, d in directions.items():
-    print(f"{a:22s} {d.norm():6.1f} {projection_auc(d, z_test, test.labels[:1000, col[a]]):13.3f}")
+    print(f"{a:22s} {d.norm():6.1f} {projection_auc(d, z_test, test.labels[:500, col[a]]):13.3f}")
 
 # %% [markdown]
 # Edit strips: each row moves one test face along one direction, $\alpha = -1 \dots +1.5$ (the
@@ -319,8 +319,8 @@ for a, r in report.items():
 # As with the VAE, the smile vector drags the open mouth along (in the data, smiling faces show
 # their teeth). In notebook 03 the VAE's two vectors were nearly parallel (cosine 0.99), so
 # removing the mouth direction removed the smile too. In Glow's exact, 12,288-number code they are
-# less aligned (the cosine printed below): orthogonalising keeps about 70% of the smile's effect
-# and stops the mouth from opening.
+# less aligned (the cosine printed below): orthogonalising keeps about 60% of the smile's effect
+# and stops the mouth from opening (it even closes a little).
 
 # %%
 smile_only = orthogonalize(directions["Smiling"], [directions["Mouth_Slightly_Open"]])
@@ -369,7 +369,7 @@ from fel.directions import spread
 EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]
 ranges = {}
 for a in EDITS:
-    fresh = z_test[lacking(clf, test_x, a)[:32]]
+    fresh = z_test[lacking(clf, test_x, a)[:16]]
     sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
                        steps=[1, 2, 3, 4])  # fmt: skip
     print(sweep)

@@ -163,15 +163,15 @@ labelled_grid([faces[64], *(big(recon[m]) for m in models)],
 # ## 2. Directions, as each notebook made them
 #
 # - **VAE and Glow** (notebooks 03, 05): mean-difference vectors $d_a = \bar z_P - \bar z_N$ of
-#   4,000 encoded training faces, split by their dataset labels.
-# - **GAN** (notebook 04): InterfaceGAN boundaries in W. Sample 4,000 codes, let the predictor
+#   2,000 encoded training faces, split by their dataset labels.
+# - **GAN** (notebook 04): InterfaceGAN boundaries in W. Sample 2,000 codes, let the predictor
 #   score their faces, fit a linear SVM between the top and bottom 5%, keep its unit normal.
 #
 # For each direction we also measure $\sigma$, the standard deviation of the training codes along
 # it: a ruler that makes edit sizes comparable across latent spaces.
 
 # %%
-N = 4000
+N = 2000
 train = {s: CelebA(root, split="train", size=s) for s in set(SIZE.values())}
 labels = {a: train[S].labels[:N, train[S].attr_names.index(a)] for a in ATTRS}
 train_codes = {m: encode_all(models[m], train[SIZE[m]].images[:N]) for m in ("VAE", "Glow")}
