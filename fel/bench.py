@@ -239,7 +239,7 @@ def bench_edit(repeats: int = 200, published: bool = True) -> str:
     from fel.widgets import LatentEditor
 
     devices = [torch.device("cpu")] + ([fel.device()] if fel.device().type != "cpu" else [])
-    shipped = {"VAE 64x64": (load_vae, VAE), "Glow 32x32": (load_glow, GLOW),
+    shipped = {"VAE 64x64": (load_vae, VAE), "Glow 64x64": (load_glow, GLOW),
                "GAN 64x64": (load_gan, GAN)}  # fmt: skip
     loaders = {}
     for name, (load, checkpoint) in shipped.items():

@@ -102,6 +102,8 @@ class LatentEditor:
         )
         self.z0 = z.detach().reshape(1, -1).to(self.device)
         self.unit = "σ" if codes is not None else ""
+        if codes is not None:  # converted once, not once per direction
+            codes = torch.as_tensor(codes).detach().float().cpu()
         self.steps: dict[str, dict[str, Tensor]] = {}  # name -> variant -> one slider unit [D]
         for name, given in directions.items():
             options = dict(given) if isinstance(given, Mapping) else {"": given}
@@ -168,7 +170,7 @@ class LatentEditor:
             )
         d = unit(d) if normalize else d
         if codes is not None:
-            d = d * spread(torch.as_tensor(codes).detach().float().cpu(), d)
+            d = d * spread(codes, d)
         return d.to(self.device)
 
     def _choose(self, name: str, variant: str) -> None:
