@@ -358,7 +358,14 @@ plt.show()
 # 03 and 04, slider units are σ, the spread of the training codes along each direction, and each
 # range ends where the edit stops being clean (more than 5% of the pixels outside the inner face
 # move), measured on fresh test faces without the attribute. The smile slider offers the raw
-# vector (the default) and the one orthogonal to mouth-open as a choice. It starts on a test face
+# vector (the default) and the one orthogonal to mouth-open as a choice.
+#
+# One thing the sweep cannot see: the pixels *inside* the face. Past about 2.5σ Glow's smile and
+# mouth edits break into speckles of saturated red and white around the teeth (look at the end
+# columns of the README's Glow strip), first on faces that already smile a little: the code has
+# left the region the flow was trained on, and its inverse amplifies that. The outside-pixel
+# measure looks only at hair, forehead and background, so it calls these edits clean up to 4σ or
+# more. Glow's sliders therefore stop at 2.5σ at most. It starts on a test face
 # that shows none of the edited attributes. A Glow decode is a full reverse pass through 32 steps
 # (the timing printed below): slower than the VAE's decoder, still interactive on a CPU.
 
@@ -367,13 +374,15 @@ from fel.comparison import lacking, sweep_edit
 from fel.directions import spread
 
 EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]
+GLOW_LIMIT = 2.5  # beyond it the mouth breaks into speckles (see the text above)
 ranges = {}
 for a in EDITS:
     fresh = z_test[lacking(clf, test_x, a)[:16]]
     sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
                        steps=[1, 2, 3, 4])  # fmt: skip
     print(sweep)
-    ranges[a] = (-max(sweep.clean_until, 1.0), max(sweep.clean_until, 1.0))
+    end = min(max(sweep.clean_until, 1.0), GLOW_LIMIT)
+    ranges[a] = (-end, end)
 edit_dirs = {"Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": smile_only},
              **{a: directions[a] for a in EDITS[1:]}}  # fmt: skip
 start = int(lacking(clf, test_x[:100], EDITS)[0])
