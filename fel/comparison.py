@@ -293,15 +293,12 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
     def faces(c: Tensor) -> Tensor:
         return torch.cat([model.decode(b.to(device)).float().cpu() for b in c.split(batch_size)])
 
-    def scores(x: Tensor) -> Tensor:
-        return torch.cat([predictor.predict(b).float().cpu() for b in x.split(batch_size)])
-
     before = faces(codes)
-    p0 = scores(before)
+    p0 = _predict_all(predictor, before, batch_size)
     change, leakage, outside = [], [], []
     for step in steps:
         after = faces(codes + step * sigma * d)
-        delta = scores(after) - p0
+        delta = _predict_all(predictor, after, batch_size) - p0
         change.append(float(delta[:, column].mean()))
         leakage.append(float(delta[:, others].abs().mean()) if others else 0.0)
         outside.append(changed_outside(before, after))
@@ -315,9 +312,14 @@ def lacking(predictor: Predictor, images: Tensor, attributes, below: float = 0.3
     of every one of ``attributes`` is below ``below``: faces an edit towards them can show."""
     columns = [predictor.attr_names.index(check_attribute(a, predictor.attr_names))
                for a in ([attributes] if isinstance(attributes, str) else attributes)]  # fmt: skip
-    with torch.no_grad():
-        p = torch.cat([predictor.predict(b).float().cpu() for b in images.split(batch_size)])
+    p = _predict_all(predictor, images, batch_size)
     return torch.nonzero((p[:, columns] < below).all(1)).flatten()
+
+
+@torch.no_grad()
+def _predict_all(predictor: Predictor, images: Tensor, batch_size: int) -> Tensor:
+    """The predictor's probabilities [N, n_attrs] (float, on the CPU), ``batch_size`` at a time."""
+    return torch.cat([predictor.predict(b).float().cpu() for b in images.split(batch_size)])
 
 
 def score_edit(
