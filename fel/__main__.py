@@ -104,6 +104,20 @@ def _train_classifier(args: argparse.Namespace) -> None:
                      f"{test['mean_accuracy']:.4f} over {len(test['attributes'])} attributes")  # fmt: skip
 
 
+def _train_identity(args: argparse.Namespace) -> None:
+    from fel.identity import IdentityConfig, train_identity
+
+    root = _dataset_root(args)
+    config = IdentityConfig(size=args.size, width=args.width, dim=args.dim)
+    result = train_identity(root, args.out, _train_config(args), config, resume=args.resume,
+                            max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
+    t = result["meta"]["test"]
+    _finish_training(args, result, f"test (held-out people): verification ROC AUC {t['auc']:.4f}, "
+                     f"equal error rate {t['eer']:.3f} at cosine {t['threshold']:.3f}; mean cosine "
+                     f"{t['same_mean']:.3f} for one person, {t['different_mean']:.3f} for two "
+                     f"({t['pairs']:,} pairs of {t['faces']:,} faces)")  # fmt: skip
+
+
 def _train_vae(args: argparse.Namespace) -> None:
     from fel.vae import VAEConfig, train_vae
 
@@ -462,6 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
     )
     clf.set_defaults(run=_train_classifier)
+
+    from fel.identity import TRAINING as ID_TRAINING
+    from fel.identity import IdentityConfig
+
+    ident = train_cmds.add_parser(
+        "identity", help="the identity embedding that says whether an edit kept the person"
+    )
+    _add_training_args(ident, epochs=ID_TRAINING.epochs, batch=ID_TRAINING.batch_size,
+                       lr=ID_TRAINING.lr)  # fmt: skip
+    ident.add_argument("--width", type=int, default=IdentityConfig.width,
+                       help="channels of the first block (default: %(default)s)")  # fmt: skip
+    ident.add_argument("--dim", type=int, default=IdentityConfig.dim,
+                       help="embedding size (default: %(default)s)")  # fmt: skip
+    ident.set_defaults(run=_train_identity)
 
     vae = train_cmds.add_parser("vae", help="the convolutional VAE (notebooks 02-03)")
     _add_training_args(vae, epochs=30, batch=64, lr=1e-3)

@@ -27,7 +27,9 @@ FACTOR_TARGETS = tuple(n for n in FACTOR_NAMES if n not in ("identity", "noise_s
 CHECKPOINT = "classifier.pt"
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 conv + BatchNorm + ReLU layers, the second with stride 2: [B, cin, H, W] ->
+    [B, cout, H/2, W/2] (the predictor's and the identity embedding's building block)."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False),
         nn.BatchNorm2d(cout),
@@ -36,6 +38,15 @@ def _block(cin: int, cout: int) -> nn.Sequential:
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
+
+
+def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images [B, 3, H, W] resized (bilinear, antialiased) to [B, 3, size, size]; unchanged when
+    they have that size already."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False)  # fmt: skip
 
 
 class AttributeClassifier(nn.Module):
@@ -59,7 +70,10 @@ class AttributeClassifier(nn.Module):
         self.attr_names, self.factor_names = list(attr_names), list(factor_names)
         w = width
         self.features = nn.Sequential(
-            _block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w)
+            conv_block(3, w),
+            conv_block(w, 2 * w),
+            conv_block(2 * w, 4 * w),
+            conv_block(4 * w, 8 * w),
         )
         self.attributes = nn.Linear(8 * w, len(self.attr_names))
         self.factor_head = nn.Linear(8 * w, len(self.factor_names)) if self.factor_names else None
@@ -83,16 +97,7 @@ class AttributeClassifier(nn.Module):
             )
         logits, factors = [], []
         for chunk in images.split(batch_size):  # resized chunk by chunk: no full-size copy
-            chunk = chunk.to(device, torch.float32)
-            if chunk.shape[-2:] != (self.size, self.size):
-                chunk = F.interpolate(
-                    chunk,
-                    size=(self.size, self.size),
-                    mode="bilinear",
-                    antialias=True,
-                    align_corners=False,
-                )
-            a, f = self(chunk)
+            a, f = self(fit_size(chunk.to(device, torch.float32), self.size))
             logits.append(a.float().cpu())
             if f is not None:
                 factors.append(f.float().cpu())
@@ -273,6 +278,7 @@ def train_classifier(
     valid_faces = CelebA(root, split="valid", size=size)
     attr_weight = (train_faces.labels.float().mean(0) > 0).float()  # skip attributes never positive
     factor_names = FACTOR_TARGETS if with_factors else ()
+    torch.manual_seed(config.seed)  # the initial weights follow --seed
     model = AttributeClassifier(train_faces.attr_names, factor_names, width, size)
     dataset: Dataset = train_faces
     if with_factors:

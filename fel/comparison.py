@@ -25,10 +25,12 @@ from fel.codes import model_device
 from fel.data.attributes import check_attribute
 from fel.directions import unit
 from fel.metrics import (
+    Embedder,
     Predictor,
     changed_outside,
     counterfactual_error,
     edit_report,
+    identity_similarity,
     modelled_attributes,
 )
 
@@ -207,6 +209,8 @@ class EditSweep:
         outside: per step, the share of pixels outside the inner face changed by more than 0.1
             (:func:`fel.metrics.changed_outside`).
         rise, outside_limit, leakage_limit: what counts as reached, and as clean.
+        identity: per step, the mean cosine between the identity embeddings of each face before
+            and after (:func:`fel.metrics.identity_similarity`); empty when not measured.
     """
 
     target: str
@@ -218,6 +222,7 @@ class EditSweep:
     rise: float = 0.5
     outside_limit: float = 0.05
     leakage_limit: float = 0.05
+    identity: tuple[float, ...] = ()
 
     @property
     def reach(self) -> float | None:
@@ -236,10 +241,14 @@ class EditSweep:
         return last
 
     def at(self, step: float) -> dict[str, float]:
-        """``{"step", "change", "leakage", "outside"}`` at one of the swept steps."""
+        """``{"step", "change", "leakage", "outside"}`` (and ``"identity"``, when measured) at
+        one of the swept steps."""
         i = self.steps.index(step)
-        return {"step": step, "change": self.change[i], "leakage": self.leakage[i],
-                "outside": self.outside[i]}  # fmt: skip
+        row = {"step": step, "change": self.change[i], "leakage": self.leakage[i],
+               "outside": self.outside[i]}  # fmt: skip
+        if self.identity:
+            row["identity"] = self.identity[i]
+        return row
 
     @property
     def clean(self) -> bool:
@@ -254,15 +263,17 @@ class EditSweep:
             return (f"{self.target}: never reaches {self.rise:+.2f} (at {self.steps[-1]:g} sigma: "
                     f"{self.change[-1]:+.3f}); clean until {self.clean_until:g} sigma")  # fmt: skip
         row = self.at(self.reach)
+        kept = f", identity {row['identity']:.3f}" if "identity" in row else ""
         return (f"{self.target}: {self.rise:+.2f} at {self.reach:g} sigma, outside "
-                f"{100 * row['outside']:.1f}%, leakage {row['leakage']:.3f}; clean until "
+                f"{100 * row['outside']:.1f}%, leakage {row['leakage']:.3f}{kept}; clean until "
                 f"{self.clean_until:g} sigma")  # fmt: skip
 
 
 @torch.no_grad()
 def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma: float,
                steps=SWEEP_STEPS, rise: float = 0.5, outside_limit: float = 0.05,
-               leakage_limit: float = 0.05, batch_size: int = 64) -> EditSweep:  # fmt: skip
+               leakage_limit: float = 0.05, batch_size: int = 64,
+               identity: Embedder | None = None) -> EditSweep:  # fmt: skip
     """Measure the edit ``codes + step * sigma * unit(direction)`` at each of ``steps``.
 
     Args:
@@ -278,6 +289,8 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
         steps: strengths in sigma, > 0 and ascending.
         rise, outside_limit, leakage_limit: stored in the result (see :class:`EditSweep`).
         batch_size: faces decoded at once.
+        identity: an identity embedder (:func:`fel.identity.load_pretrained`), to measure at
+            each step how far the edit kept the person (``EditSweep.identity``).
     """
     target = check_attribute(target, predictor.attr_names)
     codes, d = _codes_and_direction(codes, direction)
@@ -295,15 +308,17 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
 
     before = faces(codes)
     p0 = _predict_all(predictor, before, batch_size)
-    change, leakage, outside = [], [], []
+    change, leakage, outside, kept = [], [], [], []
     for step in steps:
         after = faces(codes + step * sigma * d)
         delta = _predict_all(predictor, after, batch_size) - p0
         change.append(float(delta[:, column].mean()))
         leakage.append(float(delta[:, others].abs().mean()) if others else 0.0)
         outside.append(changed_outside(before, after))
+        if identity is not None:
+            kept.append(identity_similarity(identity, before, after))
     return EditSweep(target, float(sigma), steps, tuple(change), tuple(leakage), tuple(outside),
-                     rise, outside_limit, leakage_limit)  # fmt: skip
+                     rise, outside_limit, leakage_limit, tuple(kept))  # fmt: skip
 
 
 def lacking(predictor: Predictor, images: Tensor, attributes, below: float = 0.3,
@@ -330,6 +345,7 @@ def score_edit(
     faces: np.ndarray | None = None,
     factor: str | None = None,
     counterfactual_size: int | None = None,
+    identity: Embedder | None = None,
 ) -> dict[str, object]:
     """One method's edit of a batch, on the course's yardstick.
 
@@ -345,10 +361,11 @@ def score_edit(
         counterfactual_size: compute the counterfactual scores at this resolution (``before``
             and ``after`` are area-averaged down to it), so that models of different resolutions
             are compared at a common one; default: the images' own.
+        identity: an identity embedder, for :func:`fel.metrics.edit_report`'s ``identity``.
 
     Returns:
         :func:`fel.metrics.edit_report`'s ``target_change``, ``leakage``, ``preservation`` and
-        ``changes``, plus, with ``faces``:
+        ``changes`` (and ``identity``), plus, with ``faces``:
 
         * ``counterfactual_error``: mean absolute pixel distance between ``after`` and the true
           rendering of each face with its factor moved as much as the predictor's factor head
@@ -356,7 +373,7 @@ def score_edit(
         * ``counterfactual_floor``: the same distance for ``before`` and the unmoved faces, the
           part of the error that reconstruction alone already costs.
     """
-    report = edit_report(predictor, before, after, target)
+    report = edit_report(predictor, before, after, target, identity=identity)
     if faces is None:
         return report
     target = check_attribute(target, predictor.attr_names)

@@ -10,6 +10,10 @@ Given faces before and after an edit towards a target attribute:
   [0, 1] units (lower = the rest of the image stayed put);
 * **changed outside**: the share of pixels outside the inner face (:data:`INNER_FACE`) that an
   edit changes by more than 0.1 in some colour channel (lower = hair, skin and background kept);
+* **identity similarity**: mean cosine between the identity embeddings (:mod:`fel.identity`) of
+  each face before and after the edit (1 = the embedding did not move; the embedding's
+  ``threshold`` is where its verifier stops calling two faces one person). The course's stand-in
+  for the ArcFace cosine that papers report;
 * **counterfactual error** (SynthFaces only): mean absolute pixel distance between the edited image
   and the true rendering of the same face with the target factor moved by the same amount.
 
@@ -48,6 +52,20 @@ class Predictor(Protocol):
     attr_names: list[str]
 
     def predict(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class Embedder(Protocol):
+    def similarity(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor: ...
+
+
+def identity_similarity(embedder: Embedder, before: torch.Tensor, after: torch.Tensor) -> float:
+    """Mean cosine between the identity embeddings of each face ``before`` and ``after`` an edit
+    ([B, 3, H, W] in [0, 1]); ``embedder`` is e.g. :func:`fel.identity.load_pretrained`."""
+    if before.shape != after.shape:
+        raise ValueError(
+            f"before {tuple(before.shape)} and after {tuple(after.shape)} differ in shape"
+        )
+    return float(embedder.similarity(before, after).mean())
 
 
 def region_mask(size: int, box: tuple[float, float, float, float]) -> torch.Tensor:
@@ -95,8 +113,10 @@ def edit_report(
     after: torch.Tensor,
     target: str,
     attributes: Sequence[str] | None = None,
+    identity: Embedder | None = None,
 ) -> dict[str, object]:
-    """Target change, leakage and preservation of one edit applied to a batch.
+    """Target change, leakage and preservation of one edit applied to a batch (and, given an
+    identity embedder, how far it kept the person).
 
     Args:
         predictor: e.g. :func:`fel.classifier.load_pretrained`.
@@ -104,9 +124,12 @@ def edit_report(
         target: the attribute the edit is meant to change.
         attributes: the attributes that count for leakage (default: all of the predictor's that
             it was scored on, see :func:`modelled_attributes`).
+        identity: e.g. :func:`fel.identity.load_pretrained`; adds ``"identity"``, the
+            :func:`identity_similarity` of ``before`` and ``after``.
 
     Returns:
         {"target_change", "leakage", "preservation", "changes": {attribute: mean change}}
+        (and "identity")
     """
     target = check_attribute(target, predictor.attr_names)
     attributes = list(attributes or modelled_attributes(predictor))
@@ -116,12 +139,15 @@ def edit_report(
     canonical = [check_attribute(a, predictor.attr_names) for a in attributes]
     idx = {a: predictor.attr_names.index(a) for a in canonical}
     others = [i for a, i in idx.items() if a != target]
-    return {
+    report: dict[str, object] = {
         "target_change": float(delta[predictor.attr_names.index(target)]),
         "leakage": float(abs_delta[others].mean()) if others else 0.0,
         "preservation": preservation(before, after, EDIT_REGIONS.get(target)),
         "changes": {a: float(delta[i]) for a, i in idx.items()},
     }
+    if identity is not None:
+        report["identity"] = identity_similarity(identity, before, after)
+    return report
 
 
 def modelled_attributes(predictor: Predictor) -> list[str]:

@@ -68,6 +68,9 @@ class LatentEditor:
         device: where the model runs (default: the model's own device).
         continuous: update while a slider moves; ``None`` decides from one timed warm decode
             (continuous when a decode takes under 0.1 s, else on release).
+        identity: optional identity embedder (:func:`fel.identity.load_pretrained`): the status
+            line then shows the cosine between the original's and the edited face's embeddings,
+            and the threshold above which the embedding calls them one person.
 
     The widget is ``editor.widget``; ``editor.sliders``, ``editor.variants`` (name -> the
     variant picker, for directions given with variants), ``editor.image``,
@@ -92,6 +95,7 @@ class LatentEditor:
         seed: int = 0,
         normalize: bool = True,
         codes: Tensor | None = None,
+        identity=None,
     ) -> None:
         if not directions:
             raise ValueError("give at least one direction, e.g. {'Smiling': d}")
@@ -113,7 +117,7 @@ class LatentEditor:
                 v: self._step(name, d, normalize, codes) for v, d in options.items()
             }
         self.directions = {name: next(iter(v.values())) for name, v in self.steps.items()}
-        self.faces, self.scale = faces, scale
+        self.faces, self.scale, self.identity = faces, scale, identity
         self.generator = torch.Generator().manual_seed(seed)
         self.decode_seconds = self._timed_decode()
         if continuous is None:
@@ -205,13 +209,27 @@ class LatentEditor:
         """
         start = time.perf_counter()
         try:
-            self.image.value = png_bytes(self._decode(self.code()), scale=self.scale)
+            edited = self._decode(self.code())
+            self.image.value = png_bytes(edited, scale=self.scale)
+            ms = 1000 * (time.perf_counter() - start)
+            kept = self._identity_text(edited)
         except Exception as err:  # shown to the user, who would otherwise see nothing happen
             self._show_error("could not render", err)
             return
         self.error = None
-        ms = 1000 * (time.perf_counter() - start)
-        self.status.value = f"<small>decode + PNG: {ms:.0f} ms on {self.device.type}</small>"
+        self.status.value = f"<small>decode + PNG: {ms:.0f} ms on {self.device.type}{kept}</small>"
+
+    def _identity_text(self, edited: Tensor) -> str:
+        """The status line's identity part: cosine to the original, against the threshold."""
+        if self.identity is None:
+            return ""
+        cos = float(self.identity.similarity(self._original_pixels, edited)[0])
+        threshold = getattr(self.identity, "threshold", None)
+        if threshold is None:
+            return f" · identity cosine {cos:.2f} to the original"
+        verdict = "same person" if cos >= threshold else "<b>another person</b>"
+        return (f" · identity cosine {cos:.2f} to the original: {verdict} "
+                f"(one person above {threshold:.2f})")  # fmt: skip
 
     def _show_error(self, what: str, err: Exception) -> None:
         """Keep ``err`` in ``self.error`` and show it in red in the status line."""
@@ -219,7 +237,8 @@ class LatentEditor:
         self.error = err
 
     def _render_original(self) -> None:
-        self.original.value = png_bytes(self._decode(self.z0), scale=self.scale)
+        self._original_pixels = self._decode(self.z0)  # [1, 3, S, S], for the identity cosine
+        self.original.value = png_bytes(self._original_pixels, scale=self.scale)
 
     def _on_change(self, change) -> None:
         self.render()

@@ -1,7 +1,7 @@
 """Face datasets in CelebA's layout: the reader, attribute names and SynthFaces."""
 
 from fel.data.attributes import ATTRIBUTES, attribute_indices, check_attribute
-from fel.data.celeba import CelebA, CelebAFormatError, find_layout
+from fel.data.celeba import CelebA, CelebAFormatError, find_layout, read_identities
 from fel.data.synthfaces import default_root
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "check_attribute",
     "default_root",
     "find_layout",
+    "read_identities",
 ]

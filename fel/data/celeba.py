@@ -218,6 +218,37 @@ def read_partition(path: str | os.PathLike) -> dict[str, int]:
     return out
 
 
+def read_identities(root: str | os.PathLike) -> dict[str, int]:
+    """Parse the ``identity_CelebA.txt`` of the CelebA copy (any layout) or SynthFaces at ``root``:
+    file name -> person number (1-based). CelebA's three splits hold disjoint people.
+
+    Raises:
+        FileNotFoundError: the copy has no identity file (Kaggle's leaves it out), saying where
+            to get it.
+        CelebAFormatError: a line that is not ``<file> <positive int>``, with its number.
+    """
+    base = find_layout(root).base
+    path = base / "identity_CelebA.txt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{base}: no identity_CelebA.txt. CelebA's identity labels are in the Anno folder of "
+            "the official release (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html) and in "
+            "torchvision's download; Kaggle's copy leaves them out. Put the file beside "
+            "list_attr_celeba.txt (SynthFaces writes its own)."
+        )
+    out = {}
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        row = line.split()
+        if not row:
+            continue
+        if len(row) != 2 or not row[1].isdigit() or int(row[1]) < 1:
+            raise CelebAFormatError(
+                f"{path} line {i}: expected '<file> <person number>', found {line.strip()!r}"
+            )
+        out[row[0]] = int(row[1])
+    return out
+
+
 # ----------------------------------------------------------------------------- images
 
 _open_zips: dict[tuple[int, str], zipfile.ZipFile] = {}
