@@ -297,6 +297,12 @@ def _bench_edits(args: argparse.Namespace) -> None:
                 pictures=args.pictures)  # fmt: skip
 
 
+def _bench_coverage(args: argparse.Namespace) -> None:
+    from fel.bench import bench_coverage
+
+    bench_coverage(args.checkpoints, root=args.root, n=args.n)
+
+
 def _bench_edit(args: argparse.Namespace) -> None:
     from fel.bench import bench_edit
 
@@ -430,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the 1024 px StyleGAN2 forward and inversion (about a minute on a 2-core CPU)",
     )
     bedit.set_defaults(run=_bench_edit)
+    bcover = bench_cmds.add_parser(
+        "coverage",
+        help="the GAN's rates of rare attributes against the data's, and its Fréchet distance",
+    )
+    bcover.add_argument("checkpoints", nargs="*", type=Path,
+                        help="more generators to compare with the shipped one (exported or last.pt)")  # fmt: skip
+    _add_root(bcover)
+    bcover.add_argument("--n", type=int, default=1000, help="faces per set (default: %(default)s)")
+    bcover.set_defaults(run=_bench_coverage)
     bedits = bench_cmds.add_parser(
         "edits",
         help="Smiling, Narrow_Eyes and Mouth_Slightly_Open per model: the step (in sigma) that "

@@ -316,6 +316,44 @@ def bench_boundaries(n: int = 20_000, target_seconds: float = 180.0) -> str:
     )  # fmt: skip
 
 
+def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
+                   n: int = 1000) -> str:  # fmt: skip
+    """What the GAN draws against what the data has (goal: each attribute at >= 0.5x its rate
+    in the data), and its Fréchet distance, for the shipped generator and each of
+    ``checkpoints`` (exported files or runs' ``last.pt``): :func:`fel.interface_gan.recipe.coverage`
+    and ``evaluate`` over ``n`` faces at psi 1 against the test split, in the shipped
+    predictor's eyes."""
+
+    import fel
+    from fel.checkpoints import resolve_checkpoint
+    from fel.classifier import load_pretrained as load_classifier
+    from fel.data import CelebA
+    from fel.data.synthfaces import default_root
+    from fel.interface_gan.recipe import CHECKPOINT, COVERAGE_ATTRIBUTES, coverage, evaluate, load
+
+    root = Path(root) if root else default_root()
+    device = fel.device()
+    predictor = load_classifier(device)
+    start, rows, test = time.perf_counter(), [], {}
+    for path in [resolve_checkpoint(CHECKPOINT), *checkpoints]:
+        generator = load(path, device)
+        size = generator.config.size
+        if size not in test:
+            test[size] = CelebA(root, split="test", size=size).images
+        rates = coverage(generator, test[size], predictor, n=n)
+        fd = evaluate(generator, test[size], predictor, n=n)["fd"]
+        shown = os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
+        where = f"{shown} (step {generator.meta.get('step', '?')})"
+        rows.append([where, f"{fd:.1f}"] + [
+            f"{r['generated']:.3f} / {r['data']:.3f} ({r['ratio']:.2f}x)" for r in rates.values()
+        ])  # fmt: skip
+    return print_table(
+        f"python -m fel bench coverage  ({machine()}, {device.type}, {n} faces at psi 1 per "
+        f"generator against {n} test faces, P > 0.5; {time.perf_counter() - start:.0f} s)",
+        ["generator", "FD", *(f"{a} (generated / data)" for a in COVERAGE_ATTRIBUTES)], rows,
+    )  # fmt: skip
+
+
 def _timed(fn, arg, device) -> float:
     """Milliseconds of one call ``fn(arg)``."""
     start = time.perf_counter()
@@ -482,9 +520,11 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     P(target) < 0.3 (:func:`fel.comparison.lacking`), swept along the direction from 0.25 to 6
     sigma of the codes (:func:`fel.comparison.sweep_edit`). The table gives the smallest step
     at which the mean P(target) rises by +0.5, and at that step the share of pixels outside the
-    inner face changed by more than 0.1, and the leakage; then the step at which the outside
-    share first passes 5% ("clean until"). The goal: +0.5 within 4 sigma at <= 5% outside and
-    <= 0.05 leakage.
+    inner face changed by more than 0.1, the leakage and the identity cosine (the shipped
+    identity embedding's, :mod:`fel.identity`, between each face before and after); then the
+    step at which the outside share first passes 5% ("clean until"). The goal: +0.5 within 4
+    sigma at <= 5% outside and <= 0.05 leakage, with the identity cosine above the embedding's
+    same-person threshold.
 
     With ``pictures``, also writes ``{family}_expressions.png`` there: four fresh faces lacking all
     three attributes (rows), unedited, then each edit twice: at the step it needed for +0.5 (4
@@ -497,10 +537,12 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     import fel
     from fel.comparison import lacking, sweep_edit
     from fel.data.synthfaces import default_root
+    from fel.identity import load_pretrained as load_identity
     from fel.viz import grid
 
     root = Path(root) if root else default_root()
     device = fel.device()
+    identity = load_identity(device)
     start = time.perf_counter()
     rows, limits = [], []
     for family, model, edits, fresh, predictor in _edit_setups(
@@ -513,16 +555,17 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
         cells, clean, steps = [label, f"{size}"], [label, f"{size}"], {}
         for target, (direction, sigma) in edits.items():
             chosen = lacking(predictor, images, target)[:n_fresh]
-            sweep = sweep_edit(model, predictor, fresh[chosen], direction, target, sigma)
+            sweep = sweep_edit(model, predictor, fresh[chosen], direction, target, sigma,
+                               identity=identity)  # fmt: skip
             print(f"{family} ({len(chosen)} faces): {sweep}")
             if sweep.reach is None:
                 cells.append(f"never ({sweep.change[-1]:+.2f} at {sweep.steps[-1]:g} σ)")
             else:
                 row = sweep.at(sweep.reach)
-                mark = "" if sweep.clean and sweep.reach <= 4 else " ✗"
-                cells.append(
-                    f"{sweep.reach:g} σ / {100 * row['outside']:.1f}% / {row['leakage']:.3f}{mark}"
-                )
+                kept = row["identity"] >= identity.threshold
+                mark = "" if sweep.clean and sweep.reach <= 4 and kept else " ✗"
+                cells.append(f"{sweep.reach:g} σ / {100 * row['outside']:.1f}% / "
+                             f"{row['leakage']:.3f} / {row['identity']:.2f}{mark}")  # fmt: skip
             clean.append(f"{sweep.clean_until:g} σ")
             d = sigma * direction / direction.norm()
             steps[target] = [(sweep.reach or 4.0) * d, min(sweep.clean_until, 4.0) * d]
@@ -541,10 +584,11 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
             )
         rows.append(cells)
         limits.append(clean)
-    headers = ["model", "size", *(f"{a} (step / outside / leak)" for a in EXPRESSIONS)]
+    headers = ["model", "size", *(f"{a} (step / outside / leak / identity)" for a in EXPRESSIONS)]
     text = print_table(
         f"python -m fel bench edits  ({machine()}, {device.type}, {torch.get_num_threads()} threads, "
-        f"{n_fresh} fresh faces per edit, {time.perf_counter() - start:.0f} s)",
+        f"{n_fresh} fresh faces per edit, one person above identity cosine "
+        f"{identity.threshold:.2f}, {time.perf_counter() - start:.0f} s)",
         headers, rows,
     )  # fmt: skip
     text += "\n" + print_table(

@@ -483,3 +483,31 @@ def test_shipped_gan_smiles_along_its_smiling_boundary_in_w():
         before = clf.predict(model.decode_w(w, psi=0.7))[:, smile]
         after = clf.predict(model.decode_w(w + 3 * sigma * normal, psi=0.7))[:, smile]
     assert (after - before).mean() > 0.2
+
+
+class _BrightnessPredictor:
+    """Predicts "Bangs" when a face's mean is above 0.5 and "Smiling" when below: rates a test
+    can count by hand."""
+
+    attr_names = ["Bangs", "Smiling"]
+
+    def predict(self, images):
+        m = images.float().mean((1, 2, 3))
+        return torch.stack([(m > 0.5).float() * 0.9, (m < 0.5).float() * 0.9], 1)
+
+
+def test_coverage_counts_what_the_generator_draws_against_the_data():
+    from fel.interface_gan.recipe import coverage
+
+    g = Generator(TINY).eval()
+    z = g.sample_latent(40, generator=torch.Generator().manual_seed(0))  # coverage's own draw
+    with torch.no_grad():
+        drawn = g.decode(z, psi=1.0).mean((1, 2, 3)) > 0.5
+    real = torch.zeros(40, 3, 16, 16, dtype=torch.uint8)
+    real[:10] = 200  # a quarter of the real faces are bright
+    rates = coverage(g, real, _BrightnessPredictor(), attributes=("Bangs", "Smiling"), n=40)
+    assert rates["Bangs"]["generated"] == pytest.approx(float(drawn.float().mean()))
+    assert rates["Bangs"]["data"] == 0.25 and rates["Smiling"]["data"] == 0.75
+    assert rates["Bangs"]["ratio"] == pytest.approx(rates["Bangs"]["generated"] / 0.25)
+    with pytest.raises(KeyError, match="Smilling"):
+        coverage(g, real, _BrightnessPredictor(), attributes=("Smilling",), n=40)
