@@ -5,6 +5,11 @@ the slider, and waits for the edited picture to change and settle. It records th
 releasing the slider to the last picture (the one of the released position), and saves both
 screenshots and the timing under tests/artifacts/browser/ (git-ignored, for CI to keep).
 
+Then the course's own notebooks 03, 04 and 05 are run top to bottom in JupyterLab (Run All
+Cells), and each one's "Smiling" slider is dragged to the end of its range: the screenshots of
+each editor before and at the end (``NN_..._Smiling_start.png`` / ``_end.png``) are what a
+person judges the promise by ("the slider makes the face smile and keeps the person").
+
 Needs ``apt-get install -y chromium`` and ``pip install playwright`` (in the [dev] extra); skips
 with that reason when either is missing. No browser download: Playwright drives the system Chromium.
 """
@@ -123,6 +128,13 @@ def lab(tmp_path_factory):
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
     if os.geteuid() == 0:  # CI containers
         cmd.append("--allow-root")
+    # Every cell in the page: JupyterLab's default windowing leaves cells out of view out of
+    # the DOM, where a test cannot find a notebook's editor.
+    tracker = (
+        root / ".settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    )
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     log = open(root / "server.log", "wb")  # noqa: SIM115  (closed in the finaliser)
     proc = subprocess.Popen(
         cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -302,4 +314,87 @@ def test_slider_edits_the_face_in_jupyterlab(lab, page):
     assert edited.get_attribute("src") != before_src
     assert float(readout) != 0.0, "the drag did not move the slider"
     assert _differs(before, after), "the edited image looks the same after moving the slider"
+    assert not errors, f"errors in the page: {errors}"
+
+
+#: The notebooks whose slider editors are checked in the browser, and the slider dragged.
+NOTEBOOKS = ["03_vae_attribute_vectors", "04_interfacegan_boundaries", "05_glow_editing"]
+NOTEBOOK_S = 900  # Run All of one notebook on a busy 2-core CPU (about 2-3 min when idle)
+
+
+def _settle(page, image, timeout_s: float = EDIT_S) -> None:
+    """Wait until ``image``'s src has not changed for SETTLED_MS and the picture is loaded."""
+    image.evaluate(
+        """img => { window.__felLast = performance.now();
+            new MutationObserver(() => { window.__felLast = performance.now(); })
+                .observe(img, {attributes: true, attributeFilter: ['src']}); }"""
+    )
+    page.wait_for_function(
+        f"img => img.complete && img.naturalWidth > 0"
+        f" && performance.now() - window.__felLast > {SETTLED_MS}",
+        arg=image.element_handle(), timeout=timeout_s * 1000,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_smile_slider_at_its_end(lab, page, name):
+    import jupytext
+
+    marker = lab["root"] / f"{name}.finished"
+    nb = jupytext.read(PROJECT_ROOT / "notebooks" / f"{name}.py")
+    nb.cells.append(nbformat.v4.new_code_cell(f"open({str(marker)!r}, 'w').close()"))
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, lab["root"] / f"{name}.ipynb")
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}", timeout=120_000)
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(state="visible", timeout=120_000)
+    _accept_kernel_dialog(page)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+    deadline = time.monotonic() + NOTEBOOK_S
+    failed = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    while not marker.exists():  # the last cell runs only if no cell before it failed
+        if failed.count():
+            _fail(page, f"{name}_failed.png", f"{name} failed in the browser:\n"
+                  f"{failed.first.inner_text()[-3000:]}", errors, lab, RuntimeError(name))  # fmt: skip
+        if time.monotonic() > deadline:
+            _fail(page, f"{name}_timeout.png", f"{name} did not finish in {NOTEBOOK_S} s",
+                  errors, lab, TimeoutError(name))  # fmt: skip
+        time.sleep(2)
+
+    editor = page.locator(".jp-OutputArea-output:has(.fel-readout)").first
+    editor.scroll_into_view_if_needed()
+    edited = editor.locator("img").nth(1)  # [original, edited]
+    editor.locator("button", has_text="reset").first.click()
+    _settle(page, edited)
+    before = editor.screenshot()
+    row = editor.locator(".widget-hbox").filter(has=page.locator("b", has_text="Smiling"))
+    row = row.filter(has=page.locator(".noUi-target")).first
+    handle, track = row.locator(".noUi-handle").first, row.locator(".noUi-target").first
+    h, t = handle.bounding_box(), track.bounding_box()
+    y = h["y"] + h["height"] / 2
+    page.mouse.move(h["x"] + h["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(t["x"] + t["width"] + 40, y, steps=10)  # past the end: the slider clamps
+    page.mouse.up()
+    try:
+        _settle(page, edited)
+    except Exception as err:
+        _fail(page, f"{name}_slider.png", "the edited image did not settle", errors, lab, err)
+    after = editor.screenshot()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{name}_Smiling_start.png").write_bytes(before)
+    (ARTIFACTS / f"{name}_Smiling_end.png").write_bytes(after)
+    readout = row.locator(".fel-readout").first.inner_text()
+    end = row.locator(".widget-html").nth(2).inner_text()  # name, low end, high end
+    status = editor.locator(".widget-html", has_text="decode + PNG").first.inner_text()
+    print(f"{name}: Smiling at {readout} (range end {end}); {status}")
+    assert float(readout) == pytest.approx(float(end), abs=0.06), "the drag did not reach the end"
+    assert _differs(before, after), "the edited face looks the same at the slider's end"
     assert not errors, f"errors in the page: {errors}"
