@@ -20,6 +20,7 @@ the verifier would call the two faces one person.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,12 @@ def verify(embedder: IdentityEmbedder, images, people, n: int = VERIFY_FACES,
     }
 
 
+def _verifiable(people: np.ndarray) -> bool:
+    """Whether faces of these people make pairs of one person and pairs of two."""
+    counts = np.unique(people, return_counts=True)[1]
+    return len(counts) >= 2 and bool((counts >= 2).any())
+
+
 def train_identity(root: str | os.PathLike, out: str | os.PathLike,
                    train_config: TrainConfig = TRAINING, config: IdentityConfig | None = None,
                    resume: bool = False, max_steps: int | None = None,
@@ -248,8 +255,18 @@ def train_identity(root: str | os.PathLike, out: str | os.PathLike,
         unseen = np.flatnonzero(~np.isin(people, known))
         pick = np.sort(np.random.default_rng(0).permutation(unseen)[:VERIFY_FACES])
         held_out[name] = (faces.images[pick], people[pick])  # read once, not every epoch
+    if not _verifiable(held_out["test"][1]):  # before training, so that no run is wasted
+        raise ValueError(
+            f"{root}: the test split has {len(held_out['test'][1])} faces of unseen people, too "
+            "few for a verification score (it needs two faces of one person and two people)"
+        )
+    validate = _verifiable(held_out["valid"][1])
+    if not validate:
+        warnings.warn("the valid split is too small to verify on: no score per epoch", stacklevel=2)
 
     def on_epoch_end(net: CosFace, epoch: int) -> dict[str, float]:
+        if not validate:
+            return {}
         r = verify(net.embedder, *held_out["valid"])
         return {"valid_auc": r["auc"], "valid_eer": r["eer"]}
 
@@ -278,11 +295,26 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> I
     return load_model(path, build, device)
 
 
-def load_pretrained(device: torch.device | str | None = None) -> IdentityEmbedder:
+def load_pretrained(device: torch.device | str | None = None,
+                    required: bool = True) -> IdentityEmbedder | None:  # fmt: skip
     """The shipped embedding (trained on SynthFaces by :data:`TRAIN_COMMAND`), resolved and
     checked against the data in use like every course checkpoint (see
-    :func:`fel.checkpoints.load_course_checkpoint`)."""
-    return load_course_checkpoint(CHECKPOINT, load, device)
+    :func:`fel.checkpoints.load_course_checkpoint`).
+
+    With ``required=False``, a missing checkpoint or one trained on other data (e.g. a
+    ``train course`` folder for a CelebA copy without ``identity_CelebA.txt``) gives None and a
+    one-line warning saying why, so that editors and tables go on without the identity cosine.
+    """
+    from fel.checkpoints import DataMismatchError
+
+    try:
+        return load_course_checkpoint(CHECKPOINT, load, device)
+    except (FileNotFoundError, DataMismatchError) as err:
+        if required:
+            raise
+        warnings.warn(f"no identity embedding for the data in use, so no identity cosine: {err}",
+                      stacklevel=2)  # fmt: skip
+        return None
 
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -47,7 +47,9 @@ def test_every_stage_writes_its_checkpoint_with_the_datas_fingerprint(course):
     assert load_checkpoint(out / "glow.pt")["config"]["size"] == 64  # one size for all
     assert (out / "boundaries" / "w_Smiling_boundary.npy").is_file()
     report = json.loads((out / "report.json").read_text())
-    assert list(report["stages"]) == ["classifier", "vae", "gan", "boundaries", "glow"]
+    assert list(report["stages"]) == ["classifier", "identity", "vae", "gan", "boundaries", "glow"]
+    assert "identity_CelebA.txt" in report["stages"]["identity"]["skipped"]  # Kaggle has none
+    assert not (out / "identity.pt").exists()
     assert report["data"]["dataset"] == "CelebA" and report["quick"] is True
     assert "bits_per_dim" in report["stages"]["vae"]["test"]
     assert "FEL_CHECKPOINTS" in (out / "README.md").read_text()
@@ -86,3 +88,15 @@ def test_bad_arguments_get_clear_errors(tmp_path, capsys):
     assert main(["train", "course", "--data", "celeba", "--root", str(tmp_path), "--out",
                  str(tmp_path / "o")]) == 2  # fmt: skip
     assert "no list_attr_celeba.txt" in capsys.readouterr().err
+
+
+def test_the_identity_stage_trains_on_a_copy_with_identity_labels(tmp_path, monkeypatch):
+    import fel.course
+
+    root = write_synthfaces(tmp_path / "synth", n=600, seed=2, workers=1, progress=False)
+    monkeypatch.setattr(fel.course, "STAGES", ("identity",))  # this stage alone
+    report = fel.course.train_course(root, tmp_path / "out", quick=True, dataset_name="synthfaces")
+    meta = load_checkpoint(tmp_path / "out" / "identity.pt")["meta"]
+    assert meta["data"]["fingerprint"] == data_fingerprint(root)["fingerprint"]
+    assert 0 < report["stages"]["identity"]["test"]["auc"] <= 1
+    assert "verification ROC AUC" in (tmp_path / "out" / "README.md").read_text()

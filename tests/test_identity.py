@@ -283,3 +283,22 @@ def test_editor_status_shows_the_identity_verdict():
     editor.sliders["Bright"].value = 6.0
     assert "another person" in editor.status.value
     assert f"{1 - (math.exp(6) / (1 + math.exp(6)) - 0.5):.2f}" in editor.status.value
+
+
+def test_training_refuses_a_test_split_too_small_to_verify_before_it_trains(tmp_path):
+    root = _with_identities(tmp_path / "celeba")  # its test split is one face
+    with pytest.raises(ValueError, match="too few for a verification score"):
+        train_identity(root, tmp_path / "run", config=IdentityConfig(size=16, width=2, dim=4))
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_load_pretrained_can_go_on_without_an_embedding(tmp_path, monkeypatch):
+    from fel.checkpoints import DataMismatchError
+    from fel.identity import load_pretrained
+
+    root = fake.make_tree(tmp_path / "celeba", "kaggle")
+    monkeypatch.setenv("FEL_CELEBA_ROOT", str(root))  # real CelebA: the shipped one is refused
+    with pytest.raises(DataMismatchError):
+        load_pretrained("cpu")
+    with pytest.warns(UserWarning, match="no identity cosine"):
+        assert load_pretrained("cpu", required=False) is None
