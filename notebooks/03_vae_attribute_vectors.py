@@ -46,6 +46,7 @@ from fel.directions import (
     projection_auc,
     unit,
 )
+from fel.identity import load_pretrained as load_identity
 from fel.metrics import counterfactual_error, edit_report
 from fel.vae import load_pretrained
 from fel.viz import show
@@ -261,8 +262,12 @@ for a in EDITS:
 # on a test face that shows none of the three attributes, so every slider has something to add.
 # The smile slider offers the raw vector and the one orthogonal to mouth-open (section 3) as a
 # choice: the raw one is the default because it is the one that visibly smiles; the orthogonal one
-# shows how much of "smiling" in these labels *is* the open mouth. It runs the model on
-# `fel.device()`: the GPU when there is one. Move the sliders in a live session.
+# shows how much of "smiling" in these labels *is* the open mouth. Under the pictures, the status
+# line says whether the edited face is still the same person: the cosine between the two faces'
+# embeddings by fel's identity model (`fel.identity`, the course's stand-in for the ArcFace
+# cosine papers report), against the threshold above which its verifier calls two faces one
+# person. It runs the model on `fel.device()`: the GPU when there is one. Move the sliders in a
+# live session.
 
 # %%
 start = int(lacking(clf, recon, EDITS)[0])
@@ -270,13 +275,17 @@ editor = LatentEditor(
     model,
     z_test[start],
     {
-        "Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": variants["orthogonal to mouth"]},
+        "Smiling": {
+            "raw": directions["Smiling"],
+            "orthogonal to mouth": variants["orthogonal to mouth"],
+        },
         "Mouth_Slightly_Open": directions["Mouth_Slightly_Open"],
         "Narrow_Eyes": directions["Narrow_Eyes"],
     },  # fmt: skip
     ranges=ranges,
     codes=z_train,
     faces=torch.from_numpy(test.images[:100].copy()).float() / 255,
+    identity=load_identity(device, required=False),
 )
 editor
 

@@ -62,6 +62,7 @@ from fel.directions import (
     unit,
     wplus_direction,
 )
+from fel.identity import load_pretrained as load_identity
 from fel.interface_gan import (
     find_boundaries,
     gan_editor,
@@ -447,7 +448,9 @@ for label, dirs in [("PC", pcs), ("SeFa", sefa)]:
 # the reconstruction error is printed below.
 
 # %%
-photos = real[lacking(clf, real, ["Smiling", "Mouth_Slightly_Open"])[:4]]  # faces with room to smile
+photos = real[
+    lacking(clf, real, ["Smiling", "Mouth_Slightly_Open"])[:4]
+]  # faces with room to smile
 G.truncation = 1.0  # invert and edit without truncation: real faces are not average faces
 t0 = time.perf_counter()
 w_real = G.encode(photos, steps=300)
@@ -471,7 +474,8 @@ plt.show()
 # sweep below, on fresh samples without the attribute at the editor's truncation, finds where
 # more than 5% of the pixels outside the inner face start to move (a GAN's edits reach the hair
 # and skin sooner than the VAE's). It starts from the first inverted test face; "random face"
-# draws a new W code.
+# draws a new W code. The status line gives the identity cosine between the original and the
+# edit (notebook 03, section 5): watch it fall as the smile slider's hair change sets in.
 
 # %%
 edit_dirs = {
@@ -491,7 +495,8 @@ for a, d in edit_dirs.items():
                        steps=[0.5, 1, 1.5, 2, 2.5, 3])  # fmt: skip
     print(sweep)
     ranges[a] = (-max(sweep.clean_until, 1.0), max(sweep.clean_until, 1.0))
-editor = gan_editor(G, w_real[0], edit_dirs, ranges, truncation=1.0, scale=5, codes=data["w"])
+editor = gan_editor(G, w_real[0], edit_dirs, ranges, truncation=1.0, scale=5, codes=data["w"],
+                    identity=load_identity(device, required=False))  # fmt: skip
 editor
 
 # %%

@@ -53,6 +53,7 @@ from fel.directions import lerp, mean_difference, orthogonalize, projection_auc,
 from fel.flow import Glow, GlowConfig, evaluate, load_pretrained, train_glow
 from fel.flow.model import ActNorm, AffineCoupling, InvConv2dLU
 from fel.flow.recipe import TRAINING
+from fel.identity import load_pretrained as load_identity
 from fel.metrics import edit_report
 from fel.training import TrainConfig
 from fel.viz import show
@@ -367,7 +368,8 @@ plt.show()
 # measure looks only at hair, forehead and background, so it calls these edits clean up to 4σ or
 # more. Glow's sliders therefore stop at 2.5σ at most. It starts on a test face
 # that shows none of the edited attributes. A Glow decode is a full reverse pass through 32 steps
-# (the timing printed below): slower than the VAE's decoder, still interactive on a CPU.
+# (the timing printed below): slower than the VAE's decoder, still interactive on a CPU. The
+# status line says whether the edit still shows the same person (notebook 03, section 5).
 
 # %%
 from fel.comparison import lacking, sweep_edit
@@ -387,7 +389,7 @@ edit_dirs = {"Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": sm
              **{a: directions[a] for a in EDITS[1:]}}  # fmt: skip
 start = int(lacking(clf, test_x[:100], EDITS)[0])
 editor = LatentEditor(model, z_test[start], edit_dirs, ranges=ranges, codes=z_train,
-                      faces=test_x[:100], scale=5)  # fmt: skip
+                      faces=test_x[:100], scale=5, identity=load_identity(device, required=False))  # fmt: skip
 editor
 
 # %%
