@@ -1,4 +1,4 @@
-"""Command line: ``python -m fel data|bench|info ...`` (also installed as ``fel``)."""
+"""Command line: ``python -m fel data|bench|train|boundaries|edit|info ...`` (also installed as ``fel``)."""
 
 from __future__ import annotations
 
@@ -307,6 +307,26 @@ def _bench_edit(args: argparse.Namespace) -> None:
     from fel.bench import bench_edit
 
     bench_edit(repeats=args.repeats, published=not args.no_published)
+
+
+def _edit(args: argparse.Namespace) -> None:
+    import warnings
+
+    from fel.edit import edit_photo
+    from fel.faces import AlignmentWarning, SeveralFaces
+
+    with warnings.catch_warnings(record=True) as caught:  # alignment guesses, as one line each
+        warnings.simplefilter("always", AlignmentWarning)
+        try:
+            lines = edit_photo(args.photo, args.model, args.out, edits=args.edit, sweep=args.sweep,
+                               side_by_side=args.side_by_side,
+                               pick="largest" if args.largest else "only", n_codes=args.codes,
+                               gan_steps=args.steps, scale=args.scale, fps=args.fps)  # fmt: skip
+        except SeveralFaces as err:
+            raise SeveralFaces(f"{err} (on the command line: --largest)") from None
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print("\n".join(lines))
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -660,6 +680,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bounds.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     bounds.set_defaults(run=_boundaries)
+
+    edit = commands.add_parser(
+        "edit",
+        help="edit a photo's face with one model: align, encode, move in sigma, decode, write",
+        description="Align PHOTO to CelebA's frame, encode it with the chosen model (the GAN "
+        "inverts, with a progress bar), move the code along attribute directions in sigma (the "
+        "sliders' unit) and write the decoded face. The models and data are the notebooks': "
+        "$FEL_CHECKPOINTS (or the shipped checkpoints) on $FEL_CELEBA_ROOT (or SynthFaces).",
+    )
+    edit.add_argument("photo", type=Path, help="a photo with one face (JPEG, PNG, ...)")
+    edit.add_argument("--model", choices=("vae", "glow", "gan"), default="vae",
+                      help="which family edits (default: %(default)s)")  # fmt: skip
+    edit.add_argument("--edit", action="append", default=[], metavar="ATTRIBUTE=SIGMA",
+                      help="e.g. Smiling=+2; repeat for several edits at once")  # fmt: skip
+    edit.add_argument("--sweep", metavar="ATTRIBUTE=START:STOP:FRAMES",
+                      help="one frame per value, e.g. Smiling=-3:3:13 (with --out x.gif, or "
+                      "x.png for a strip); --edit values apply to every frame")  # fmt: skip
+    edit.add_argument("--out", type=Path, required=True,
+                      help="edited.png (.jpg), or sweep.gif / strip.png with --sweep")  # fmt: skip
+    edit.add_argument("--side-by-side", action="store_true",
+                      help="put the aligned photo and the unedited reconstruction first")  # fmt: skip
+    edit.add_argument("--largest", action="store_true",
+                      help="with several faces, edit the largest (default: refuse)")  # fmt: skip
+    edit.add_argument("--codes", type=int, default=2000,
+                      help="faces the directions are made from (default: %(default)s)")  # fmt: skip
+    edit.add_argument("--steps", type=int, default=300,
+                      help="GAN inversion steps (default: %(default)s)")  # fmt: skip
+    edit.add_argument("--scale", type=int, default=4,
+                      help="enlargement of the written faces (default: %(default)s)")  # fmt: skip
+    edit.add_argument("--fps", type=float, default=8.0,
+                      help="frames per second of a GIF sweep (default: %(default)s)")  # fmt: skip
+    edit.set_defaults(run=_edit)
 
     env = commands.add_parser("info", help="versions, compute device and data locations")
     env.set_defaults(run=_info)

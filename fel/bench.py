@@ -464,52 +464,30 @@ EXPRESSIONS = ("Smiling", "Narrow_Eyes", "Mouth_Slightly_Open")
 def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int, device):
     """Per family: (model to decode, {attribute: (direction, sigma)}, candidate fresh codes).
 
-    VAE and Glow: mean difference of the codes of ``n_codes`` training faces, by their labels;
-    fresh codes: encoded test faces. GAN: InterfaceGAN's SVC boundary in W from ``n_codes``
-    samples scored at psi 0.7 (seed 0); fresh codes: new W samples (seed 1), decoded at psi 0.7.
+    The directions are :func:`fel.edit.family_directions`' (mean difference of the codes of
+    ``n_codes`` training faces for the VAE and Glow; InterfaceGAN's SVC boundary in W from
+    ``n_codes`` samples scored at psi 0.7 for the GAN, seed 0). Fresh codes: encoded test
+    faces; for the GAN, new W samples (seed 1), decoded at psi 0.7.
     """
     import torch
 
     from fel.classifier import load_pretrained as load_classifier
     from fel.codes import encode_all
     from fel.data import CelebA
-    from fel.directions import mean_difference, spread, train_boundary
+    from fel.directions import spread
+    from fel.edit import family_directions
 
     predictor = load_classifier(device)
     for family in families:
+        found = family_directions(family, EXPRESSIONS, root, n_codes, device, predictor)
+        model = found.model
+        edits = {a: (d, spread(found.codes, d)) for a, d in found.directions.items()}
         if family == "gan":
-            from fel.interface_gan import load_pretrained
-            from fel.interface_gan.boundaries import sample_and_score
-
-            generator = load_pretrained(device)
-            generator.truncation = 0.7
-            data = sample_and_score(generator, predictor, n=n_codes, psi=0.7, seed=0)
-            edits = {}
-            for a in EXPRESSIONS:
-                normal, _ = train_boundary(
-                    data["w"], data["scores"][:, predictor.attr_names.index(a)]
-                )
-                edits[a] = (normal, spread(data["w"], normal))
-            g = torch.Generator().manual_seed(1)
-            fresh = generator.mapping(generator.sample_latent(4 * n_fresh, generator=g)).cpu()
-            yield family, generator.w_space(), edits, fresh, predictor
-            continue
-        if family == "vae":
-            from fel.vae import load_pretrained
+            fresh = model.sample_latent(4 * n_fresh, generator=torch.Generator().manual_seed(1))
         else:
-            from fel.flow import load_pretrained
-        model = load_pretrained(device)
-        size = model.config.size
-        train = CelebA(root, split="train", size=size)
-        codes = encode_all(model, train.images[:n_codes], batch_size=128, progress=True)
-        labels = train.labels[:n_codes]
-        edits = {}
-        for a in EXPRESSIONS:
-            d = mean_difference(codes, labels[:, train.attr_names.index(a)])
-            edits[a] = (d, spread(codes, d))
-        fresh = encode_all(model, CelebA(root, split="test", size=size).images[: 4 * n_fresh],
-                           batch_size=128)  # fmt: skip
-        yield family, model, edits, fresh, predictor
+            test = CelebA(root, split="test", size=model.config.size)
+            fresh = encode_all(model, test.images[: 4 * n_fresh], batch_size=128)
+        yield family, model, edits, fresh.cpu(), predictor
 
 
 def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glow", "gan"),

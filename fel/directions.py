@@ -73,6 +73,13 @@ def spread(codes, direction) -> float:
     return float((codes @ unit(d)).std())
 
 
+def sigma_step(direction, codes) -> Tensor:
+    """One sigma step [D] along ``direction`` [D]: the unit direction times the spread of
+    ``codes`` [N, D] along it (:func:`spread`), the step a slider's "+1" makes."""
+    d = unit(_vector(direction, "direction").float())
+    return d * spread(codes, d)
+
+
 def mean_difference(codes, labels) -> Tensor:
     """Attribute vector: mean code of faces with the attribute minus mean code of those without.
 

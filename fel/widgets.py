@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 import fel
-from fel.directions import spread, unit
+from fel.directions import sigma_step, unit
 from fel.faces import align, to_model_input
 from fel.viz import png_bytes
 
@@ -57,7 +57,8 @@ class LatentEditor:
         directions: name -> direction [D], or name -> {variant: direction [D]} to offer a choice
             (e.g. ``{"raw": d, "orthogonal to mouth": d2}``; the first is the default). Each is
             normalised to unit length (unless ``normalize=False``: then a slider moves the code by
-            its value times the direction as given, e.g. a unit W step on each of some W+ layers).
+            its value times the direction as given, e.g. a unit W step on each of some W+ layers;
+            with ``codes``, a step is always one sigma along the unit direction).
         ranges: (low, high) for every slider, or name -> (low, high), in slider units.
         codes: optional codes [N, D] of training faces: then a slider's unit is sigma, the spread
             of these codes along its direction (:func:`fel.directions.spread`), so +2 means twice
@@ -172,10 +173,9 @@ class LatentEditor:
             raise ValueError(
                 f"direction {name!r} has {d.numel()} dimensions, the code has {self.z0.shape[1]}"
             )
-        d = unit(d) if normalize else d
         if codes is not None:
-            d = d * spread(codes, d)
-        return d.to(self.device)
+            return sigma_step(d, codes).to(self.device)
+        return (unit(d) if normalize else d).to(self.device)
 
     def _choose(self, name: str, variant: str) -> None:
         self.directions[name] = self.steps[name][variant]
