@@ -135,6 +135,16 @@ def lab(tmp_path_factory):
     )
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"windowingMode": "none"}))
+    # No "get notified about Jupyter news?" toast over the editors in the screenshots.
+    news = (
+        root
+        / ".settings"
+        / "@jupyterlab"
+        / "apputils-extension"
+        / "notification.jupyterlab-settings"
+    )
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false"}))
     log = open(root / "server.log", "wb")  # noqa: SIM115  (closed in the finaliser)
     proc = subprocess.Popen(
         cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
