@@ -303,6 +303,12 @@ def _bench_coverage(args: argparse.Namespace) -> None:
     bench_coverage(args.checkpoints, root=args.root, n=args.n)
 
 
+def _bench_faces(args: argparse.Namespace) -> None:
+    from fel.bench import bench_faces
+
+    bench_faces(upsample=args.upsample)
+
+
 def _bench_edit(args: argparse.Namespace) -> None:
     from fel.bench import bench_edit
 
@@ -465,6 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(bcover)
     bcover.add_argument("--n", type=int, default=1000, help="faces per set (default: %(default)s)")
     bcover.set_defaults(run=_bench_coverage)
+    bfaces = bench_cmds.add_parser(
+        "faces",
+        help="face alignment on real photographs turned and scaled (eye line tilt, eye offset) "
+        "and the LFW subset's detection rate (needs scikit-image, in the [dev] extra)",
+    )
+    bfaces.add_argument(
+        "--upsample", type=int, default=4,
+        help="enlarge the 25x25 LFW crops this many times (default: %(default)s)",
+    )  # fmt: skip
+    bfaces.set_defaults(run=_bench_faces)
     bedits = bench_cmds.add_parser(
         "edits",
         help="Smiling, Narrow_Eyes and Mouth_Slightly_Open per model: the step (in sigma) that "

@@ -316,6 +316,75 @@ def bench_boundaries(n: int = 20_000, target_seconds: float = 180.0) -> str:
     )  # fmt: skip
 
 
+#: (degrees, scale) of the real photographs' transforms in ``bench faces`` and its tests.
+PHOTO_TRANSFORMS = ((0, 1.0), (10, 1.0), (-10, 1.0), (20, 1.0), (-20, 1.0), (30, 1.0),
+                    (-30, 1.0), (0, 0.5), (0, 2.0))  # fmt: skip
+
+
+def bench_faces(upsample: int = 4, lfw_angles: Sequence[float] = (0, 20)) -> str:
+    """Face alignment on real photographs: each sample photo (:mod:`fel.sample_photos`) turned
+    and scaled, scored against its hand-marked eyes; then the LFW subset's detection rate
+    (faces found, and with their eyes) and false alarms on its background crops."""
+    import warnings
+
+    import cv2
+
+    from fel import faces
+    from fel.sample_photos import MARKED_EYES, alignment_error, lfw_faces, sample_photo, transformed
+
+    rows = []
+    for name in MARKED_EYES:
+        photo, eyes = sample_photo(name)
+        for angle, scale in PHOTO_TRANSFORMS:
+            image, true = transformed(photo, eyes, angle, scale)
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", faces.AlignmentWarning)
+                try:
+                    face = faces.find_face(image)
+                except faces.FaceNotFound:
+                    face = None
+            seconds = time.perf_counter() - start
+            if face is None:
+                rows.append(
+                    [name, f"{angle:+d}°", f"{scale:g}x", "no face", "", "", f"{seconds:.2f}"]
+                )
+                continue
+            tilt, offset = alignment_error((face.left_eye, face.right_eye), true)
+            rows.append([name, f"{angle:+d}°", f"{scale:g}x", "yes" if face.eyes_detected else "no",
+                         f"{tilt:+.2f}°", f"{offset:.2f}", f"{seconds:.2f}"])  # fmt: skip
+    photos = print_table(
+        f"python -m fel bench faces: real photographs turned and scaled ({machine()}); "
+        "tilt: the true eye line after alignment (0 is level); offset: the farther true eye "
+        "from CelebA's position, in aligned pixels",
+        ["photo", "turned", "scaled", "eyes found", "tilt", "offset (px)", "seconds"],
+        rows,
+    )
+    lfw_rows = []
+    for label, crops in zip(("faces", "backgrounds"), lfw_faces()):
+        for angle in lfw_angles if label == "faces" else (0,):
+            found = with_eyes = 0
+            for crop in crops:
+                grey = cv2.resize(crop, None, fx=upsample, fy=upsample,
+                                  interpolation=cv2.INTER_CUBIC)  # fmt: skip
+                image, _ = transformed(np.repeat(grey[..., None], 3, -1), ((0, 0), (1, 0)), angle)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", faces.AlignmentWarning)
+                    try:
+                        face = faces.find_face(image)
+                    except faces.FaceNotFound:
+                        continue
+                found, with_eyes = found + 1, with_eyes + face.eyes_detected
+            lfw_rows.append([f"{len(crops)} LFW {label}", f"{angle:+g}°",
+                             f"{found / len(crops):.0%}", f"{with_eyes / len(crops):.0%}"])  # fmt: skip
+    lfw = print_table(
+        f"LFW subset (scikit-image), 25x25 grey crops enlarged {upsample}x (bicubic)",
+        ["crops", "turned", "a face found", "with both eyes"],
+        lfw_rows,
+    )
+    return photos + "\n" + lfw
+
+
 def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
                    n: int = 1000) -> str:  # fmt: skip
     """What the GAN draws against what the data has (goal: each attribute at >= 0.5x its rate
