@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import ipywidgets as widgets
@@ -23,8 +25,19 @@ from fel.directions import sigma_step, unit
 from fel.faces import align, to_model_input
 from fel.viz import png_bytes
 
+#: Where the editors' "save PNG" and "save sweep (GIF)" buttons write.
+SAVE_DIR = fel.PROJECT_ROOT / "runs" / "edits"
+
 #: Widths that line every slider's track up, in every editor.
 NAME_WIDTH, END_WIDTH, TRACK_WIDTH = "170px", "44px", "300px"
+
+
+def model_label(model) -> str:
+    """A model's kind for file names: ``vae``, ``glow``, ``gan`` (a generator's W or W+ view),
+    else its class name in lower case."""
+    if hasattr(model, "generator"):
+        return "gan"
+    return type(model).__name__.lower()
 
 
 def labelled_slider(name: str, slider: widgets.FloatSlider, unit: str = "") -> widgets.HBox:
@@ -72,6 +85,9 @@ class LatentEditor:
         identity: optional identity embedder (:func:`fel.identity.load_pretrained`): the status
             line then shows the cosine between the original's and the edited face's embeddings,
             and the threshold above which the embedding calls them one person.
+        label: the start of saved files' names (default: the model's kind, ``vae``, ``glow``,
+            ``gan``); ``save_dir``: where "save PNG" and "save sweep" write (default
+            ``runs/edits/`` in the project).
 
     The widget is ``editor.widget``; ``editor.sliders``, ``editor.variants`` (name -> the
     variant picker, for directions given with variants), ``editor.image``,
@@ -97,10 +113,14 @@ class LatentEditor:
         normalize: bool = True,
         codes: Tensor | None = None,
         identity=None,
+        label: str | None = None,
+        save_dir: str | os.PathLike | None = None,
     ) -> None:
         if not directions:
             raise ValueError("give at least one direction, e.g. {'Smiling': d}")
         self.model = model
+        self.label = label or model_label(model)
+        self.save_dir = Path(save_dir) if save_dir else SAVE_DIR
         params = list(model.parameters()) if hasattr(model, "parameters") else []
         self.device = (
             torch.device(device) if device else (params[0].device if params else fel.device())
@@ -145,7 +165,12 @@ class LatentEditor:
         reset.on_click(lambda _: self.reset())
         randomise = widgets.Button(description="random face", icon="random")
         randomise.on_click(lambda _: self.random_face())
-        controls = [reset, randomise]
+        save_png = widgets.Button(description="save PNG", icon="download")
+        save_png.on_click(lambda _: self._saving(self.save_png))
+        save_gif = widgets.Button(description="save sweep (GIF)", icon="film")
+        save_gif.on_click(lambda _: self._saving(self.save_sweep))
+        self._last_moved = next(iter(self.directions))
+        controls = [reset, randomise, save_png, save_gif]
         if faces is not None:
             self.picker = widgets.BoundedIntText(
                 value=0, min=0, max=len(faces) - 1, description="test face"
@@ -241,6 +266,7 @@ class LatentEditor:
         self.original.value = png_bytes(self._original_pixels, scale=self.scale)
 
     def _on_change(self, change) -> None:
+        self._last_moved = next(n for n, sl in self.sliders.items() if sl is change["owner"])
         self.render()
 
     def add_control(self, control: widgets.ValueWidget, apply: Callable[[Any], None]) -> None:
@@ -301,7 +327,63 @@ class LatentEditor:
             slider.unobserve(self._on_change, names="value")
             slider.value = value
             slider.observe(self._on_change, names="value")
+            self._last_moved = name if value != 0 else self._last_moved
         self.render()
+
+    # ------------------------------------------------------------------ saving
+    def _free_path(self, stem: str, suffix: str) -> Path:
+        """``save_dir/stem.suffix``, or ``stem-2``, ``stem-3``, ... when taken: nothing is
+        overwritten."""
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        path, k = self.save_dir / f"{stem}{suffix}", 2
+        while path.exists():
+            path, k = self.save_dir / f"{stem}-{k}{suffix}", k + 1
+        return path
+
+    def _values_text(self, skip: str | None = None) -> str:
+        """The moved sliders as a file-name part, e.g. ``Smiling+2.00_Narrow_Eyes-1.00``."""
+        moved = [f"{n}{sl.value:+.2f}" for n, sl in self.sliders.items()
+                 if sl.value != 0 and n != skip]  # fmt: skip
+        return "_".join(moved)
+
+    def save_png(self) -> Path:
+        """Write the edited face as shown (enlarged ``scale`` times) to ``save_dir``, named by
+        the label and the moved sliders (``vae_Smiling+2.00.png``); returns the path."""
+        from fel.edit import picture
+
+        path = self._free_path(f"{self.label}_{self._values_text() or 'original'}", ".png")
+        picture([self._decode(self.code())], self.scale).save(path)
+        return path
+
+    def save_sweep(self, name: str | None = None, frames: int = 13, fps: float = 8.0) -> Path:
+        """Write a GIF of slider ``name`` (default: the one moved last) swept over its whole
+        range in ``frames`` frames, the other sliders held where they are
+        (``vae_Smiling-4.00_to_+4.00.gif``); returns the path."""
+        from fel.edit import picture, write_gif
+
+        name = name or self._last_moved
+        if name not in self.sliders:
+            raise KeyError(f"no slider {name!r}; sliders: {', '.join(self.sliders)}")
+        slider = self.sliders[name]
+        held = self.code() - slider.value * self.directions[name]
+        values = torch.linspace(slider.min, slider.max, frames).tolist()
+        faces = [self._decode(held + v * self.directions[name]) for v in values]
+        others = self._values_text(skip=name)
+        stem = f"{self.label}_{name}{slider.min:+.2f}_to_{slider.max:+.2f}" + (
+            f"_{others}" if others else ""
+        )
+        return write_gif(
+            [picture([f], self.scale) for f in faces], self._free_path(stem, ".gif"), fps
+        )
+
+    def _saving(self, save: Callable[[], Path]) -> None:
+        """Run a save button's action; say where the file went, or what went wrong."""
+        try:
+            path = save()
+        except Exception as err:  # shown to the user, who would otherwise see nothing happen
+            self._show_error("could not save", err)
+            return
+        self.status.value = f"<small>saved {html.escape(str(path))}</small>"
 
     @torch.no_grad()
     def preview_html(self, width: int = 96) -> str:
@@ -343,7 +425,8 @@ class PhotoEditor:
 
     Each upload goes through :func:`fel.faces.align` and :func:`fel.faces.to_model_input`
     (the training crop), is encoded with ``model.encode``, and starts a fresh
-    :class:`LatentEditor` from that code. Problems (an unreadable file, no face) are shown in
+    :class:`LatentEditor` from that code (its saved files are named after the model and the
+    photo, e.g. ``vae_me_Smiling+2.00.png``). Problems (an unreadable file, no face) are shown in
     red in the status line and kept in ``self.error``; alignment guesses (eyes not found,
     several faces) in orange. The previous editor stays until an upload succeeds.
 
@@ -414,9 +497,12 @@ class PhotoEditor:
                 warnings.simplefilter("always")
                 x = to_model_input(align(data, pick=self.pick), self.size)
             z = self.model.encode(x.to(self.device))
+            options = {
+                "label": f"{model_label(self.model)}_{Path(name).stem}",
+                **self.editor_options,
+            }
             editor = LatentEditor(self.model, z, self.directions, ranges=self.ranges,
-                                  scale=self.scale, device=self.device,
-                                  **self.editor_options)  # fmt: skip
+                                  scale=self.scale, device=self.device, **options)  # fmt: skip
         except Exception as err:  # shown to the user, who would otherwise see nothing happen
             self.status.value = f"<span style='color:#c00'>{html.escape(name)}: {type(err).__name__}: {html.escape(str(err))}</span>"
             self.error = err

@@ -172,3 +172,52 @@ def test_the_displayed_editor_carries_a_static_preview_of_the_slider_ends(editor
     preview = bundle["text/html"]
     assert preview.count("<img") == 3 * len(editor.sliders)
     assert "smile" in preview and "original" in preview and "+3" in preview
+
+
+def _button(editor, description: str):
+    stack, found = [editor.widget], []
+    while stack:
+        w = stack.pop()
+        found += [w] if getattr(w, "description", None) == description else []
+        stack += list(getattr(w, "children", ()))
+    (button,) = found
+    return button
+
+
+def test_save_buttons_write_the_shown_face_and_a_sweep_without_overwriting(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    model = TinyModel()
+    directions = {"smile": torch.tensor([1.0, 0, 0, 0]), "eyes": torch.tensor([0, 2.0, 0, 0])}
+    editor = LatentEditor(model, torch.zeros(4), directions, scale=2, save_dir=tmp_path / "edits")
+    editor.sliders["eyes"].value = -1.0
+    editor.sliders["smile"].value = 1.5  # moved last: the sweep's slider
+    _button(editor, "save PNG").click()
+    first = tmp_path / "edits" / "tinymodel_smile+1.50_eyes-1.00.png"
+    assert first.is_file() and "saved" in editor.status.value
+    with torch.no_grad():  # the oracle: decode by hand, enlarge each pixel to 2x2
+        face = model.decode(torch.tensor([[1.5, -1.0, 0, 0]]))[0].permute(1, 2, 0)
+    expected = np.kron((face.numpy() * 255 + 0.5).astype(np.uint8), np.ones((2, 2, 1), np.uint8))
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), expected)
+    _button(editor, "save PNG").click()
+    assert (tmp_path / "edits" / "tinymodel_smile+1.50_eyes-1.00-2.png").is_file()
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), expected)  # untouched
+
+    _button(editor, "save sweep (GIF)").click()
+    gif = tmp_path / "edits" / "tinymodel_smile-3.00_to_+3.00_eyes-1.00.gif"
+    with Image.open(gif) as im:
+        assert im.n_frames == 13 and im.size == (16, 16)
+        im.seek(0)
+        start = np.asarray(im.convert("RGB")).astype(int)
+    with torch.no_grad():
+        face = model.decode(torch.tensor([[-3.0, -1.0, 0, 0]]))[0].permute(1, 2, 0)
+    oracle = np.kron((face.numpy() * 255 + 0.5).astype(int), np.ones((2, 2, 1), int))
+    assert np.abs(start - oracle).max() <= 8  # GIF's palette may round a colour
+
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    editor.save_dir = tmp_path / "blocked"
+    _button(editor, "save PNG").click()
+    assert "could not save" in editor.status.value and editor.error is not None
+    with pytest.raises(KeyError, match="no slider 'mouth'"):
+        editor.save_sweep("mouth")
