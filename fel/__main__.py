@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import fel
@@ -80,14 +81,17 @@ def _train_config(args: argparse.Namespace):
                        warmup_steps=args.warmup, num_workers=args.workers, seed=args.seed)  # fmt: skip
 
 
-def _finish_training(args: argparse.Namespace, result: dict, summary: str) -> None:
-    """Record the command in the checkpoint's metadata; on rank 0, print ``summary`` and export."""
+def _finish_training(
+    args: argparse.Namespace, result: dict, summary: Callable[[dict], str]
+) -> None:
+    """Record the command in the checkpoint's metadata; on rank 0 (the only process that scores
+    the test split), print ``summary(test scores)`` and export."""
     from fel.checkpoints import export_checkpoint
 
     result["meta"]["command"] = args.command_line
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports and exports
         return
-    print(summary)
+    print(summary(result["meta"]["test"]))
     if args.export:
         print(f"exported {export_checkpoint(result, args.export)}")
 
@@ -99,9 +103,8 @@ def _train_classifier(args: argparse.Namespace) -> None:
     result = train_classifier(root, args.out, _train_config(args), size=args.size, width=args.width,
                               with_factors=args.data == "synthfaces", resume=args.resume,
                               max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    test = result["meta"]["test"]
-    _finish_training(args, result, f"test: mean AUC {test['mean_auc']:.4f}, mean accuracy "
-                     f"{test['mean_accuracy']:.4f} over {len(test['attributes'])} attributes")  # fmt: skip
+    _finish_training(args, result, lambda test: f"test: mean AUC {test['mean_auc']:.4f}, mean "
+                     f"accuracy {test['mean_accuracy']:.4f} over {len(test['attributes'])} attributes")  # fmt: skip
 
 
 def _train_identity(args: argparse.Namespace) -> None:
@@ -111,8 +114,7 @@ def _train_identity(args: argparse.Namespace) -> None:
     config = IdentityConfig(size=args.size, width=args.width, dim=args.dim)
     result = train_identity(root, args.out, _train_config(args), config, resume=args.resume,
                             max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    t = result["meta"]["test"]
-    _finish_training(args, result, f"test (held-out people): verification ROC AUC {t['auc']:.4f}, "
+    _finish_training(args, result, lambda t: f"test (held-out people): verification ROC AUC {t['auc']:.4f}, "
                      f"equal error rate {t['eer']:.3f} at cosine {t['threshold']:.3f}; mean cosine "
                      f"{t['same_mean']:.3f} for one person, {t['different_mean']:.3f} for two "
                      f"({t['pairs']:,} pairs of {t['faces']:,} faces)")  # fmt: skip
@@ -125,8 +127,7 @@ def _train_vae(args: argparse.Namespace) -> None:
     config = VAEConfig(size=args.size, latent=args.latent, width=args.width, beta=args.beta)
     result = train_vae(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    test = result["meta"]["test"]
-    _finish_training(args, result, f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} "
+    _finish_training(args, result, lambda test: f"test: ELBO {test['elbo']:.1f} nats/image, {test['bits_per_dim']:.3f} "
                      f"bits/dim (reconstruction {test['reconstruction']:.1f}, KL {test['kl']:.1f})")  # fmt: skip
 
 
@@ -138,7 +139,7 @@ def _train_glow(args: argparse.Namespace) -> None:
                         lu=not args.plain_conv, n_bits=args.n_bits, min_scale=args.min_scale)  # fmt: skip
     result = train_glow(root, args.out, _train_config(args), config, resume=args.resume,
                         max_steps=args.max_steps, dataset_name=args.data)  # fmt: skip
-    _finish_training(args, result, f"test: {result['meta']['test']['bits_per_dim']:.3f} bits/dim")
+    _finish_training(args, result, lambda test: f"test: {test['bits_per_dim']:.3f} bits/dim")
 
 
 def _train_course(args: argparse.Namespace) -> None:
@@ -181,12 +182,10 @@ def _train_gan(args: argparse.Namespace) -> None:
     result = train_gan(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data,
                        classifier=classifier)  # fmt: skip
-    test = result["meta"]["test"]
-    summary = (
+    _finish_training(args, result, lambda test: (
         f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
         f"{test['n']} faces (real vs real: {test['fd_real']:.4g})"
-    )
-    _finish_training(args, result, summary)
+    ))  # fmt: skip
 
 
 #: ``boundaries --generator``: each format's scoring batch (4 faces at 1024 px).

@@ -272,7 +272,7 @@ def train_classifier(
         the final checkpoint payload; ``meta["test"]`` holds the test-split report.
     """
     from fel.data import CelebA
-    from fel.training import data_meta, train
+    from fel.training import data_meta, is_main_process, train
 
     train_faces = CelebA(root, split="train", size=size)
     valid_faces = CelebA(root, split="valid", size=size)
@@ -297,6 +297,8 @@ def train_classifier(
     meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, make_loss(attr_weight), dataset, config, out, model_config, meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    if not is_main_process():  # under torchrun rank 0 alone scores the test split
+        return result
     test_faces = CelebA(root, split="test", size=size)
     test_factors = factor_table(root, test_faces.filenames) if with_factors else None
     model.eval()

@@ -200,7 +200,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
                 result = train_glow(root, run, train_config, model_config, **common)
             result["meta"]["command"] = report["command"] + f"  (stage {stage})"
             entry.update({"train_config": asdict(train_config), "max_steps": steps,
-                          "test": result["meta"]["test"]})  # fmt: skip
+                          "test": result["meta"].get("test")})  # rank 0's alone  # fmt: skip
             if _rank() == 0:
                 export_checkpoint(result, file)
         entry["seconds"] = round(time.perf_counter() - start, 1)

@@ -240,7 +240,7 @@ def train_identity(root: str | os.PathLike, out: str | os.PathLike,
         name training people and are no use on others).
     """
     from fel.data import CelebA
-    from fel.training import data_meta, train
+    from fel.training import data_meta, is_main_process, train
 
     config = config or IdentityConfig()
     train_faces = CelebA(root, split="train", size=config.size)
@@ -281,6 +281,8 @@ def train_identity(root: str | os.PathLike, out: str | os.PathLike,
     result["model"] = {
         k[len(prefix) :]: v for k, v in result["model"].items() if k.startswith(prefix)
     }
+    if not is_main_process():  # under torchrun rank 0 alone verifies the held-out people
+        return result
     model.eval()
     result["meta"]["test"] = verify(model.embedder, *held_out["test"])
     return result

@@ -64,6 +64,48 @@ class Distributed:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """True in a plain run and on torchrun's rank 0, where evaluation, exports and reports run
+    (the other ranks' copies are the same model, so their work would be repeated)."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+#: Process r of a torchrun job seeds its random streams (dropout, dequantisation and sampling
+#: noise) with ``seed + r * RANK_SEED_STRIDE``: each draws its own noise, and rank 0's are those
+#: of a plain run. (Batches do not depend on these streams: see :class:`StepBatches`.)
+RANK_SEED_STRIDE = 1_000_003
+
+
+def _random_streams(d: Distributed) -> list[dict[str, torch.Tensor | None]]:
+    """Every process's random stream states (CPU, and CUDA on its own device), by rank."""
+    mine = {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(d.device) if d.device.type == "cuda" else None}  # fmt: skip
+    if d.world == 1:
+        return [mine]
+    states: list[Any] = [None] * d.world
+    dist.all_gather_object(states, mine)
+    return states
+
+
+def _restore_streams(train_state: dict[str, Any], d: Distributed, seed: int, step: int) -> None:
+    """Put this process's random streams back where the checkpoint left them. A run resumed
+    on another number of processes cannot: each process's streams start afresh from
+    (seed, rank, step), and the batches stay those of the uninterrupted run."""
+    saved = train_state.get("rng_per_rank")
+    if saved is None:  # checkpoints before fel 0.1's per-rank states: rank 0's CPU stream
+        saved = [{"cpu": train_state["rng"], "cuda": None}]
+    if len(saved) != d.world:
+        torch.manual_seed(seed + d.rank * RANK_SEED_STRIDE + step)
+        if d.main:
+            print(f"the checkpoint was written by {len(saved)} process(es), this run has "
+                  f"{d.world}: each process's random streams start afresh at step {step} "
+                  "(the batches are unchanged)")  # fmt: skip
+        return
+    torch.set_rng_state(saved[d.rank]["cpu"].cpu())
+    if saved[d.rank]["cuda"] is not None and d.device.type == "cuda":
+        torch.cuda.set_rng_state(saved[d.rank]["cuda"].cpu(), d.device)
+
+
 def setup_distributed(device: torch.device | None = None) -> Distributed:
     """Join the torchrun process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -266,7 +308,7 @@ def train(
     d = dist_ or setup_distributed()
     out = Path(out)
     last = out / "last.pt"
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + d.rank * RANK_SEED_STRIDE)  # each process its own noise
     if d.world > 1:
         sync_batchnorm(
             model
@@ -291,10 +333,8 @@ def train(
         load_state(model, state["model"], str(last))
         optimizer.load_state_dict(state["train"]["optimizer"])
         scheduler.load_state_dict(state["train"]["scheduler"])
-        torch.set_rng_state(state["train"]["rng"].cpu())
-        if torch.cuda.is_available() and state["train"].get("cuda_rng"):
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["train"]["cuda_rng"]])
         step, history = state["meta"]["step"], state["meta"]["history"]
+        _restore_streams(state["train"], d, config.seed, step)
         meta.setdefault("train_seconds", state["meta"].get("train_seconds", 0.0))
         if d.main:
             print(f"resuming {last} at step {step} of {total}")
@@ -336,12 +376,15 @@ def train(
         }
 
     def save() -> None:
-        """Write ``last.pt`` with everything needed to resume (rank 0 only)."""
+        """Write ``last.pt`` with everything needed to resume (rank 0 writes; every process
+        sends its random streams)."""
+        streams = _random_streams(d)
         if d.main:
             train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                           "rng": torch.get_rng_state(), "scaler": scaler.state_dict(),
-                           "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}  # fmt: skip
+                           "rng_per_rank": streams, "scaler": scaler.state_dict()}  # fmt: skip
             save_checkpoint(last, {**snapshot(), "train": train_state})
+        if d.world > 1:
+            dist.barrier()  # no process goes on (or returns) before the checkpoint is there
 
     model.train()
     bar = tqdm(total=total, initial=step, desc="training", unit="step", disable=not d.main)

@@ -42,7 +42,9 @@ def test_loss_goes_down_and_checkpoint_holds_everything(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
     saved = load_checkpoint(tmp_path / "last.pt")
     assert saved["meta"]["step"] == 18 and saved["config"] == {"kind": "toy"}
-    assert {"optimizer", "scheduler", "rng"} <= set(saved["train"]) and "train" not in result
+    assert {"optimizer", "scheduler", "rng_per_rank"} <= set(
+        saved["train"]
+    ) and "train" not in result
 
 
 def test_resume_after_interruption_gives_the_same_weights(tmp_path):
@@ -170,3 +172,121 @@ def test_global_batchnorm_takes_low_precision_inputs():
     assert results[0][0] == torch.bfloat16 and results[0][2] == torch.float32
     assert torch.allclose(got, expected, atol=0.03)  # bf16 output rounding
     assert torch.allclose(results[0][3], ref.running_mean, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- torchrun safety
+
+NOISE_CFG = TrainConfig(epochs=1, batch_size=8, lr=1e-2, warmup_steps=0, checkpoint_every=100,
+                        amp=False)  # fmt: skip
+
+
+def _noisy_run(out, d, max_steps=None, resume=False) -> list[float]:
+    """Train 12 steps (96 items, batch 8) with a loss that draws noise; return the draws."""
+    draws = []
+
+    def noisy(model, batch):
+        x, y = batch
+        draws.append(torch.rand(()).item())  # the stream dequantisation noise would come from
+        return ((model(x) - y) ** 2).mean(), {}
+
+    torch.manual_seed(1)  # a model without dropout: the loss's draws are the only ones
+    train(nn.Linear(8, 1), noisy, _data(), NOISE_CFG, out, {}, dist_=d, max_steps=max_steps,
+          resume=resume)  # fmt: skip
+    return draws
+
+
+def _noise_worker(rank, out):
+    from fel.training import setup_distributed
+
+    d = setup_distributed(torch.device("cpu"))
+    whole = _noisy_run(out / "whole", d)
+    first = _noisy_run(out / "parts", d, max_steps=5)
+    rest = _noisy_run(out / "parts", d, resume=True)
+    return whole, first + rest
+
+
+def test_each_process_draws_its_own_noise_and_resumes_exactly_that(tmp_path):
+    """Two processes draw different noise (not one stream twice); rank 0's is a plain run's;
+    interrupted and resumed, each process goes on with its own stream."""
+    ranks = run_ranks(_noise_worker, tmp_path, timeout=180)
+    assert ranks[0][0] != ranks[1][0]
+    assert ranks[0][0] == _noisy_run(tmp_path / "plain", CPU)
+    for whole, resumed in ranks.values():
+        assert len(whole) == 12 and resumed == whole
+
+
+def _model_bn():
+    torch.manual_seed(1)  # no bias before BatchNorm: its gradient is rounding noise, which Adam
+    # would blow up to full-size steps that differ between any two ways of summing the batch
+    model = nn.Sequential(
+        nn.Linear(8, 16, bias=False), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 1)
+    )
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.3)
+    return model
+
+
+BN_CFG = TrainConfig(epochs=2, batch_size=16, lr=1e-2, warmup_steps=2, checkpoint_every=100,
+                     amp=False)  # fmt: skip
+
+
+def _switch_worker(rank, out):
+    from fel.training import setup_distributed
+
+    d = setup_distributed(torch.device("cpu"))
+    # a two-process start, to be finished by one process (in the parent) ...
+    train(_model_bn(), mse, _data(), BN_CFG, out / "two_then_one", {}, dist_=d, max_steps=6)
+    # ... and a one-process start (the parent's), finished by two
+    return train(_model_bn(), mse, _data(), BN_CFG, out / "one_then_two", {}, dist_=d,
+                 resume=True)["model"]  # fmt: skip
+
+
+def test_a_run_resumes_on_another_number_of_processes(tmp_path, capsys):
+    """Checkpoints written by two processes resume in one and the other way round, and end
+    where an uninterrupted run ends (the batches are the same whatever the process count)."""
+    whole = train(_model_bn(), mse, _data(), BN_CFG, tmp_path / "whole", {}, dist_=CPU)["model"]
+    train(_model_bn(), mse, _data(), BN_CFG, tmp_path / "one_then_two", {}, dist_=CPU, max_steps=6)
+    finished_by_two = run_ranks(_switch_worker, tmp_path, timeout=180)[0]
+    finished_by_one = train(_model_bn(), mse, _data(), BN_CFG, tmp_path / "two_then_one", {},
+                            dist_=CPU, resume=True)["model"]  # fmt: skip
+    assert "written by 2 process(es), this run has 1" in capsys.readouterr().out
+    for name, value in whole.items():
+        assert torch.allclose(finished_by_one[name], value, rtol=1e-4, atol=1e-5), name
+        assert torch.allclose(finished_by_two[name], value, rtol=1e-4, atol=1e-5), name
+
+
+def _fresh_folder_worker(rank, root, run):
+    import os
+
+    import torch.distributed as dist
+
+    from fel.data import CelebA
+    from fel.data.synthfaces import write_synthfaces
+    from fel.vae import VAEConfig, train_vae
+
+    dist.init_process_group("gloo")
+    write_synthfaces(root, n=120, seed=5, workers=1, progress=False)
+    folder = os.stat(root).st_ino
+    faces = CelebA(root, split="train", size=32)
+    cache = os.stat(faces.images.filename).st_ino
+    dist.barrier()  # both ranks are done: a second rendering or decoding would show now
+    same = (folder == os.stat(root).st_ino, cache == os.stat(faces.images.filename).st_ino)
+    result = train_vae(root, run, TrainConfig(epochs=1, batch_size=8, amp=False), VAEConfig(size=32),
+                       max_steps=2)  # fmt: skip
+    return folder, cache, same, "test" in result["meta"]
+
+
+def test_ranks_on_a_fresh_folder_render_decode_and_evaluate_once(tmp_path):
+    """torchrun on a fresh clone: every rank asks for SynthFaces and its image cache at once;
+    one process renders and one decodes while the other waits (the folder and the cache file
+    are the very same for both, not replaced by a second copy); only rank 0 scores the test
+    split after training."""
+    root = tmp_path / "synthfaces"
+    ranks = run_ranks(_fresh_folder_worker, root, tmp_path / "vae", timeout=300)
+    assert ranks[0][:2] == ranks[1][:2]
+    assert ranks[0][2] == ranks[1][2] == (True, True)
+    assert ranks[0][3] and not ranks[1][3]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    cache = sorted(p.name for p in (root / ".fel_cache").iterdir())
+    caches = [name for name in cache if name.endswith(".npy")]  # one per split read
+    assert leftovers == [] and cache == sorted(caches + [f".{c}.lock" for c in caches]), cache

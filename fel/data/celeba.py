@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from fel.data.attributes import attribute_indices
+from fel.locks import one_at_a_time
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 CROP = 148
@@ -501,10 +502,11 @@ class CelebA(Dataset):
 
     def _load_or_build_cache(self, cache, workers, progress) -> np.ndarray:
         path = self._cache_path(cache)
-        if not path.exists():
-            decode_all(
-                self.layout, self.filenames, self.size, self.crop, path, workers, progress=progress
-            )
+        if not path.exists():  # one process decodes (torchrun's ranks all get here); others wait
+            with one_at_a_time(path.with_name(f".{path.name}.lock"), f"decoding {path.name}"):
+                if not path.exists():
+                    decode_all(self.layout, self.filenames, self.size, self.crop, path, workers,
+                               progress=progress)  # fmt: skip
         return np.load(path, mmap_mode="r")
 
     @property

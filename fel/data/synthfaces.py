@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.celeba import CROP, crop_resize
+from fel.locks import one_at_a_time
 
 GENERATOR_VERSION = "1.2"
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned image size
@@ -1304,12 +1305,22 @@ def write_synthfaces(
     """Write a SynthFaces dataset in CelebA's layout at ``out`` (skipped if already complete).
 
     The folder appears only when complete: everything is written to a temporary sibling first.
+    Processes that call this at once (torchrun's ranks) render it once: the others wait.
     The output is byte-identical for the same ``n``, ``seed`` and ``config`` whatever ``workers``.
 
     Returns:
         the dataset folder.
     """
     out = Path(out)
+    # torchrun's ranks, or two notebooks, may all find the folder missing: one renders, the
+    # others wait and then find it complete.
+    with one_at_a_time(out.parent / f".{out.name}.lock", f"rendering SynthFaces into {out}"):
+        return _write_synthfaces(out, n, seed, workers, config, force, progress)
+
+
+def _write_synthfaces(out: Path, n: int, seed: int, workers: int | None, config: SynthConfig,
+                      force: bool, progress: bool) -> Path:  # fmt: skip
+    """:func:`write_synthfaces`, with its lock held."""
     params = {
         "generator_version": GENERATOR_VERSION,
         "n": n,

@@ -77,7 +77,7 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: Tr
         the final checkpoint payload; ``meta["test"]`` holds the test bits/dim.
     """
     from fel.data import CelebA
-    from fel.training import data_meta, train
+    from fel.training import data_meta, is_main_process, train
 
     out = Path(out)
     glow_config = glow_config or GlowConfig()  # the shipped architecture
@@ -109,6 +109,8 @@ def train_glow(root: str | os.PathLike, out: str | os.PathLike, train_config: Tr
     meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    if not is_main_process():  # under torchrun rank 0 alone scores the test split
+        return result
     test = CelebA(root, split="test", size=size).images  # memory-mapped
     result["meta"]["test"] = evaluate(model, test)
     save_grids(model, test, out, "final")

@@ -197,7 +197,7 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     """
     from fel.classifier import load_pretrained as load_classifier
     from fel.data import CelebA
-    from fel.training import data_meta, train
+    from fel.training import data_meta, is_main_process, train
 
     train_config = replace(train_config, **GAN_OPTIMISATION)
     gan_config = gan_config or GANConfig()
@@ -219,6 +219,8 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     result["model"] = generator_state(result["model"])
+    if not is_main_process():  # under torchrun rank 0 alone scores the test split
+        return result
     test = CelebA(root, split="test", size=size).images  # memory-mapped
     result["meta"]["test"] = evaluate(model.generator_ema, test, classifier)
     save_grids(model.generator_ema, out, "final")

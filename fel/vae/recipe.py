@@ -74,7 +74,7 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
         the final checkpoint payload; ``meta["test"]`` holds test ELBO (nats) and bits/dim.
     """
     from fel.data import CelebA
-    from fel.training import data_meta, train
+    from fel.training import data_meta, is_main_process, train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,6 +91,8 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
     meta = data_meta(dataset_name, root, vae_config.size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
+    if not is_main_process():  # under torchrun rank 0 alone fits the prior and scores
+        return result
     model.fit_prior(encode_all(model, train_faces.images))
     result["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     test = CelebA(root, split="test", size=vae_config.size).images  # memory-mapped
