@@ -521,10 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     clf = train_cmds.add_parser(
         "classifier", help="the 40-attribute predictor (+ SynthFaces factors)"
     )
-    _add_training_args(clf, epochs=15, batch=128, lr=2e-3)
-    clf.add_argument(
-        "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
-    )
+    from fel.classifier import TRAINING as CLF_TRAINING
+    from fel.classifier import WIDTH as CLF_WIDTH
+
+    _add_training_args(clf, epochs=CLF_TRAINING.epochs, batch=CLF_TRAINING.batch_size,
+                       lr=CLF_TRAINING.lr, warmup=CLF_TRAINING.warmup_steps)  # fmt: skip
+    clf.add_argument("--width", type=int, default=CLF_WIDTH,
+                     help="channels of the first block (default: %(default)s)")  # fmt: skip
     clf.set_defaults(run=_train_classifier)
 
     from fel.identity import TRAINING as ID_TRAINING
@@ -541,15 +544,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embedding size (default: %(default)s)")  # fmt: skip
     ident.set_defaults(run=_train_identity)
 
+    from fel.vae.model import VAEConfig
+    from fel.vae.recipe import TRAINING as VAE_TRAINING
+
+    vae_defaults = VAEConfig()
     vae = train_cmds.add_parser("vae", help="the convolutional VAE (notebooks 02-03)")
-    _add_training_args(vae, epochs=30, batch=64, lr=1e-3)
-    vae.add_argument("--latent", type=int, default=128, help="latent size (default: %(default)s)")
-    vae.add_argument(
-        "--width", type=int, default=16, help="channels of the first block (default: %(default)s)"
-    )
-    vae.add_argument(
-        "--beta", type=float, default=1.0, help="KL weight; 1 = the ELBO (default: %(default)s)"
-    )
+    _add_training_args(vae, epochs=VAE_TRAINING.epochs, batch=VAE_TRAINING.batch_size,
+                       lr=VAE_TRAINING.lr, size=vae_defaults.size,
+                       warmup=VAE_TRAINING.warmup_steps)  # fmt: skip
+    vae.add_argument("--latent", type=int, default=vae_defaults.latent,
+                     help="latent size (default: %(default)s)")  # fmt: skip
+    vae.add_argument("--width", type=int, default=vae_defaults.width,
+                     help="channels of the first block (default: %(default)s)")  # fmt: skip
+    vae.add_argument("--beta", type=float, default=vae_defaults.beta,
+                     help="KL weight; 1 = the ELBO (default: %(default)s)")  # fmt: skip
     vae.set_defaults(run=_train_vae)
 
     from fel.flow.model import GlowConfig

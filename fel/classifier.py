@@ -20,11 +20,16 @@ from torch.utils.data import Dataset
 from fel.checkpoints import export_checkpoint, load_course_checkpoint, load_model
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.synthfaces import FACTOR_NAMES
+from fel.training import TrainConfig
 
 #: Factors the regression head predicts (identity, texture seed and hair category are not
 #: quantities an image shows on a continuous scale).
 FACTOR_TARGETS = tuple(n for n in FACTOR_NAMES if n not in ("identity", "noise_seed", "hair_color"))
 CHECKPOINT = "classifier.pt"
+#: The shipped predictor's training settings and width: the CLI's defaults and ``train course``
+#: derive from them.
+TRAINING = TrainConfig(epochs=10, batch_size=128, lr=2e-3)
+WIDTH = 16  # channels of the first block
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -258,9 +263,9 @@ def evaluate(
 def train_classifier(
     root: str | os.PathLike,
     out: str | os.PathLike,
-    config,
+    config: TrainConfig = TRAINING,
     size: int = 64,
-    width: int = 16,
+    width: int = WIDTH,
     with_factors: bool = True,
     resume: bool = False,
     max_steps: int | None = None,

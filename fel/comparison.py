@@ -322,13 +322,21 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
 
 
 def lacking(predictor: Predictor, images: Tensor, attributes, below: float = 0.3,
-            batch_size: int = 256) -> Tensor:  # fmt: skip
+            batch_size: int = 256, at_least: int = 1) -> Tensor:  # fmt: skip
     """Indices [K] of the faces in ``images`` [N, 3, H, W] (in [0, 1]) whose predicted probability
-    of every one of ``attributes`` is below ``below``: faces an edit towards them can show."""
+    of every one of ``attributes`` is below ``below``: faces an edit towards them can show.
+
+    When fewer than ``at_least`` faces are below (a small data set, a weak predictor), the
+    faces least likely to show the attributes (by their largest probability) make up the number,
+    after those below, so that a notebook always has a face to start from."""
     columns = [predictor.attr_names.index(check_attribute(a, predictor.attr_names))
                for a in ([attributes] if isinstance(attributes, str) else attributes)]  # fmt: skip
-    p = _predict_all(predictor, images, batch_size)
-    return torch.nonzero((p[:, columns] < below).all(1)).flatten()
+    highest = _predict_all(predictor, images, batch_size)[:, columns].max(1).values
+    found = torch.nonzero(highest < below).flatten()
+    if len(found) >= min(at_least, len(images)):
+        return found
+    rest = [int(i) for i in highest.argsort() if highest[i] >= below]
+    return torch.cat([found, torch.tensor(rest[: at_least - len(found)], dtype=found.dtype)])
 
 
 @torch.no_grad()

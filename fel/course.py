@@ -62,9 +62,12 @@ class CourseRecipe:
         from fel.flow.recipe import TRAINING as GLOW_TRAINING
 
         glow = GlowConfig()
+        from fel.classifier import TRAINING as CLASSIFIER_TRAINING
         from fel.identity import TRAINING as IDENTITY_TRAINING
+        from fel.vae.recipe import TRAINING as VAE_TRAINING
 
-        return cls({"classifier": 10, "identity": IDENTITY_TRAINING.epochs, "vae": 20, "gan": 12,
+        return cls({"classifier": CLASSIFIER_TRAINING.epochs, "identity": IDENTITY_TRAINING.epochs,
+                    "vae": VAE_TRAINING.epochs, "gan": 12,
                     "glow": GLOW_TRAINING.epochs},
                    dict.fromkeys(("classifier", "identity", "vae", "gan", "glow")), 20_000,
                    {"steps": glow.steps, "hidden": glow.hidden})  # fmt: skip
@@ -116,6 +119,7 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
         ValueError: an unsupported ``size``.
         FileNotFoundError: ``root`` is not a CelebA copy (what is missing).
     """
+    from fel.classifier import TRAINING as CLASSIFIER_TRAINING
     from fel.classifier import load as load_classifier
     from fel.classifier import train_classifier
     from fel.flow import GlowConfig, train_glow
@@ -125,8 +129,8 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
     from fel.interface_gan import GANConfig, find_boundaries, train_gan
     from fel.interface_gan import load as load_gan
     from fel.interface_gan.recipe import TRAINING as GAN_TRAINING
-    from fel.training import TrainConfig
     from fel.vae import VAEConfig, train_vae
+    from fel.vae.recipe import TRAINING as VAE_TRAINING
 
     if size not in SIZES:
         raise ValueError(f"--size must be one of {SIZES}, got {size}")
@@ -139,12 +143,12 @@ def train_course(root: str | os.PathLike, out: str | os.PathLike, size: int = 64
     report.update({"data": data, "root": str(root), "size": size, "quick": quick, "seed": seed,
                    "command": command or "fel.course.train_course(...)"})  # fmt: skip
     report.setdefault("stages", {})
-    base = TrainConfig(seed=seed, num_workers=workers)
     configs = {
-        "classifier": (replace(base, epochs=recipe.epochs["classifier"]), None),
+        "classifier": (replace(CLASSIFIER_TRAINING, epochs=recipe.epochs["classifier"], seed=seed,
+                               num_workers=workers), None),
         "identity": (replace(IDENTITY_TRAINING, epochs=recipe.epochs["identity"], seed=seed,
                              num_workers=workers), IdentityConfig(size=size)),
-        "vae": (replace(base, epochs=recipe.epochs["vae"], batch_size=64),
+        "vae": (replace(VAE_TRAINING, epochs=recipe.epochs["vae"], seed=seed, num_workers=workers),
                 VAEConfig(size=size)),
         "gan": (replace(GAN_TRAINING, epochs=recipe.epochs["gan"], seed=seed, num_workers=workers),
                 GANConfig(size=size, **(GAN_WIDTHS_128 if size == 128 else {}))),

@@ -55,8 +55,8 @@ import torch
 from IPython.display import display
 
 import fel
-from fel.data import ATTRIBUTES, CelebA, default_root
-from fel.data.synthfaces import counterfactual, read_factors, render_aligned
+from fel.data import ATTRIBUTES, CelebA, default_root, is_synthfaces
+from fel.data.synthfaces import counterfactual, read_factors, render_aligned, sample_factors
 from fel.environment import environment_report
 from fel.viz import png_bytes, show
 
@@ -128,8 +128,12 @@ plt.show()
 # this strip, while the identity stays put.
 
 # %%
-names, factors = read_factors(root)
-face = factors[names.index(valid.filenames[0])]  # the factors of the first validation face
+if is_synthfaces(root):
+    names, factors = read_factors(root)
+    face = factors[names.index(valid.filenames[0])]  # the factors of the first validation face
+else:  # real photos have no factors: the renderer draws a face of its own
+    print(f"{root} has no SynthFaces factors (real photos): a SynthFaces face shows the idea")
+    face = sample_factors(1, seed=0)[0]
 strip = np.stack(
     [render_aligned(counterfactual(face, smile=s), size=64) for s in np.linspace(0, 1, 6)]
 )

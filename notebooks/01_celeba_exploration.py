@@ -37,9 +37,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Rectangle
-from PIL import Image
 
-from fel.data import ATTRIBUTES, CelebA, default_root
+from fel.data import (
+    ATTRIBUTES,
+    CelebA,
+    default_root,
+    find_layout,
+    is_synthfaces,
+    read_identities,
+    read_landmarks,
+)
 from fel.data.synthfaces import (
     DRAWN,
     FACTORS,
@@ -53,7 +60,7 @@ from fel.data.synthfaces import (
 from fel.viz import show
 
 root = default_root()
-synthetic = (root / "synthfaces.json").exists()
+synthetic = is_synthfaces(root)  # SynthFaces has the factors behind each image; photos do not
 print("dataset:", root, "(SynthFaces)" if synthetic else "(real CelebA)")
 
 # %% [markdown]
@@ -65,7 +72,9 @@ print("dataset:", root, "(SynthFaces)" if synthetic else "(real CelebA)")
 # malformed row.
 
 # %%
-with open(root / "list_attr_celeba.txt") as fh:
+layout = find_layout(root)  # which of CelebA's layouts (official, torchvision, Kaggle, zip) this is
+print("attributes:", layout.attr_file.name, "  images:", layout.images.relative_to(layout.base))
+with open(layout.attr_file) as fh:
     for _, line in zip(range(4), fh):
         print(line.rstrip()[:110] + (" ..." if len(line) > 110 else ""))
 
@@ -73,8 +82,8 @@ with open(root / "list_attr_celeba.txt") as fh:
 faces = CelebA(root, split="all", size=64)
 labels = faces.labels.numpy()
 print(faces)
-for split in ("train", "valid", "test"):
-    print(f"{split:6s} {len(CelebA(root, split=split, size=64)):6d} images")
+for split in ("train", "valid", "test"):  # cache=False: count the split's files, decode nothing
+    print(f"{split:6s} {len(CelebA(root, split=split, size=64, cache=False)):6d} images")
 
 # %% [markdown]
 # ## 2. How often each attribute occurs
@@ -87,16 +96,18 @@ for split in ("train", "valid", "test"):
 freq = labels.mean(0)
 order = np.argsort(freq)
 fig, ax = plt.subplots(figsize=(10, 7))
-colours = ["#888" if ATTRIBUTES[i] in NOT_DRAWN else "#3a7" for i in order]
+colours = ["#888" if synthetic and ATTRIBUTES[i] in NOT_DRAWN else "#3a7" for i in order]
 ax.barh([ATTRIBUTES[i] for i in order], freq[order] * 100, color=colours)
 ax.set_xlabel("% of images with the attribute")
-ax.set_title("Attribute frequencies (grey: not drawn by SynthFaces, always -1)")
+ax.set_title(
+    "Attribute frequencies" + (" (grey: not drawn by SynthFaces, always -1)" if synthetic else "")
+)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # For the attributes the course edits most, SynthFaces was tuned to CelebA's published
-# frequencies (Liu et al. 2015; rounded):
+# frequencies (Liu et al. 2015; rounded). On your own CelebA copy the two columns should agree:
 
 # %%
 celeba_percent = {"Smiling": 48, "Mouth_Slightly_Open": 48, "Male": 42, "Young": 77, "No_Beard": 83,
@@ -116,10 +127,11 @@ for name, p in celeba_percent.items():
 rng = np.random.default_rng(0)
 for name in ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]:
     j = ATTRIBUTES.index(name)
-    pos = rng.choice(np.flatnonzero(labels[:, j] == 1), 6, replace=False)
-    neg = rng.choice(np.flatnonzero(labels[:, j] == 0), 6, replace=False)
+    with_it, without = np.flatnonzero(labels[:, j] == 1), np.flatnonzero(labels[:, j] == 0)
+    k = min(6, len(with_it), len(without))  # a small copy may have fewer than six
+    pos, neg = rng.choice(with_it, k, replace=False), rng.choice(without, k, replace=False)
     batch = torch.stack([faces[int(i)][0] for i in np.concatenate([pos, neg])])
-    show(batch, nrow=6, width=7, title=f"top: {name}    bottom: not {name}")
+    show(batch, nrow=k, width=7, title=f"top: {name}    bottom: not {name}")
     plt.show()
 
 # %% [markdown]
@@ -131,19 +143,20 @@ for name in ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]:
 # $$\phi_{ab} = \frac{\mathrm{cov}(a, b)}{\sigma_a \sigma_b}.$$
 
 # %%
-drawn = [ATTRIBUTES.index(a) for a in DRAWN]
+shown = DRAWN if synthetic else [a for a, p in zip(ATTRIBUTES, freq) if 0 < p < 1]  # not constant
+drawn = [ATTRIBUTES.index(a) for a in shown]
 phi = np.corrcoef(labels[:, drawn].T)
 fig, ax = plt.subplots(figsize=(9, 8))
 im = ax.imshow(phi, cmap="RdBu_r", vmin=-1, vmax=1)
-ax.set_xticks(range(len(drawn)), DRAWN, rotation=90, fontsize=7)
-ax.set_yticks(range(len(drawn)), DRAWN, fontsize=7)
+ax.set_xticks(range(len(drawn)), shown, rotation=90, fontsize=7)
+ax.set_yticks(range(len(drawn)), shown, fontsize=7)
 fig.colorbar(im, shrink=0.7, label="phi")
 ax.set_title("Correlation between attribute labels")
 plt.tight_layout()
 plt.show()
 
 pairs = [
-    (phi[i, k], DRAWN[i], DRAWN[k]) for i in range(len(drawn)) for k in range(i + 1, len(drawn))
+    (phi[i, k], shown[i], shown[k]) for i in range(len(drawn)) for k in range(i + 1, len(drawn))
 ]
 for value, a, b in sorted(pairs, key=lambda t: -abs(t[0]))[:8]:
     print(f"{a:20s} {b:20s} {value:+.2f}")
@@ -177,20 +190,22 @@ print(
 # test faces belong to people no model saw in training.
 
 # %%
-identity_of = dict(line.split() for line in (root / "identity_CelebA.txt").read_text().splitlines())
-counts = np.unique(list(identity_of.values()), return_counts=True)[1]
-print(
-    f"{len(counts)} identities; images per identity: median {np.median(counts):.0f}, max {counts.max()}"
-)
-person = identity_of[faces.filenames[10]]
-gallery = [i for i, f in enumerate(faces.filenames) if identity_of[f] == person][:8]
-show(
-    torch.stack([faces[i][0] for i in gallery]),
-    nrow=8,
-    width=10,
-    title=f"identity {person}: one person, eight photos",
-)
-plt.show()
+try:
+    identity_of = read_identities(root)  # file name -> person number
+except FileNotFoundError as missing:  # Kaggle's copy has no identity file
+    identity_of = None
+    print(
+        "skipped: " + str(missing).split(". ")[0] + " (the rest of the notebook does not need it)"
+    )
+if identity_of:
+    counts = np.unique(list(identity_of.values()), return_counts=True)[1]
+    print(f"{len(counts)} identities; images per identity: median {np.median(counts):.0f}, "
+          f"max {counts.max()}")  # fmt: skip
+    person = identity_of[faces.filenames[min(10, len(faces) - 1)]]
+    gallery = [i for i, f in enumerate(faces.filenames) if identity_of[f] == person][:8]
+    show(torch.stack([faces[i][0] for i in gallery]), nrow=8, width=10,
+         title=f"identity {person}: one person, {len(gallery)} photos")  # fmt: skip
+    plt.show()
 
 # %% [markdown]
 # ## 6. Alignment, landmarks and the 148 crop
@@ -200,16 +215,20 @@ plt.show()
 # it: the face fills the frame and the background mostly goes.
 
 # %%
-marks = np.loadtxt(
-    root / "list_landmarks_align_celeba.txt", skiprows=2, usecols=range(1, 11), max_rows=4
-)
+try:
+    marks = read_landmarks(root)  # file name -> [5, 2] pixel positions
+except FileNotFoundError as missing:
+    marks = {}
+    print("no landmarks drawn: " + str(missing).split(". ")[0])
 fig, axes = plt.subplots(1, 4, figsize=(10, 3.6))
 for k, ax in enumerate(axes):
-    ax.imshow(Image.open(root / "img_align_celeba" / faces.filenames[k]))
-    ax.scatter(marks[k, 0::2], marks[k, 1::2], c="yellow", s=12)
+    ax.imshow(faces.aligned(k))  # the whole aligned image, before the crop
+    if faces.filenames[k] in marks:
+        ax.scatter(*marks[faces.filenames[k]].T, c="yellow", s=12)
     ax.add_patch(Rectangle((15, 35), 148, 148, fill=False, ec="cyan", lw=1.5))
     ax.axis("off")
-fig.suptitle("178×218 aligned images, 5 landmarks, and the 148×148 crop (cyan)")
+fig.suptitle("178×218 aligned images" + (", 5 landmarks" if marks else "")
+             + " and the 148×148 crop (cyan)")  # fmt: skip
 plt.tight_layout()
 plt.show()
 
@@ -217,7 +236,7 @@ plt.show()
 sizes = [128, 64, 32]
 fig, axes = plt.subplots(1, len(sizes), figsize=(8, 3))
 for ax, s in zip(axes, sizes):
-    ax.imshow(CelebA(root, split="valid", size=s, cache=False)[0][0].permute(1, 2, 0))
+    ax.imshow(CelebA(root, split="valid", size=s, cache=False)[0][0].permute(1, 2, 0))  # 1 decode
     ax.set_title(f"{s}×{s}")
     ax.axis("off")
 plt.show()
@@ -244,7 +263,9 @@ print(f"reopen: {time.perf_counter() - t:.2f} s for {len(again)} images; array {
 # image is a function of the factors, we can re-render any face with one factor changed.
 
 # %%
-if synthetic:
+if not synthetic:
+    print("skipped: real CelebA has no factors (this section and the noise one are SynthFaces')")
+else:
     fnames, factors = read_factors(root)
     face = factors[fnames.index(faces.filenames[3])]
     for name in ["smile", "mouth_open", "eye_open", "male", "age", "yaw"]:
@@ -319,7 +340,9 @@ plt.show()
 # move, and pixels outside the mouth region should stay put.
 
 # %%
-if synthetic:
+if not synthetic:
+    print("skipped: a perfect edit needs SynthFaces' counterfactuals, which photos do not have")
+else:
     test = CelebA(root, split="test", size=64)
     picked = [factors[fnames.index(f)] for f in test.filenames[:32]]
     to_tensor = lambda imgs: torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255  # noqa: E731

@@ -33,22 +33,26 @@
 
 # %%
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
 import fel
+from fel.checkpoints import export_checkpoint
 from fel.data import CelebA, default_root
 from fel.directions import lerp, slerp
 from fel.training import TrainConfig
 from fel.vae import VAE, VAEConfig, evaluate, load_pretrained, train_vae
+from fel.vae.recipe import TRAINING
 from fel.viz import show
 from fel.widgets import strip
 
 RETRAIN = False  # True: train with the full recipe below instead of loading data/checkpoints/vae.pt
 device = fel.device()
 root = default_root()
-test = CelebA(root, split="test", size=64)
+size = VAEConfig().size if RETRAIN else load_pretrained(device).config.size  # the model's pixels
+test = CelebA(root, split="test", size=size)
 x = torch.from_numpy(test.images[:16].copy()).float() / 255
 print("device:", device, "| test faces:", len(test))
 
@@ -67,7 +71,7 @@ print("device:", device, "| test faces:", len(test))
 
 # %%
 torch.manual_seed(0)
-tiny = VAE(VAEConfig(size=64, latent=128, width=8))
+tiny = VAE(VAEConfig(size=size, latent=128, width=8))
 mu, logvar = tiny.posterior(x)
 z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
 recon = tiny.decode(z)
@@ -109,20 +113,23 @@ print(
 
 # %%
 demo = train_vae(root, "runs/vae_demo", TrainConfig(epochs=1, batch_size=32, lr=2e-3, warmup_steps=5),
-                 VAEConfig(size=64, latent=128, width=8), max_steps=40)  # fmt: skip
+                 VAEConfig(size=size, latent=128, width=8), max_steps=40)  # fmt: skip
 print(
     "bits/dim over the demo:", [round(h["bpd"], 2) for h in demo["meta"]["history"] if "bpd" in h]
 )
 
 # %% [markdown]
-# The real recipe runs for 30 epochs on the 24,000 training faces. It is what produced the
-# shipped checkpoint (the exact command is stored in it):
+# The real recipe (`fel.vae.recipe.TRAINING` with `VAEConfig()`'s defaults, which are also
+# `python -m fel train vae`'s) runs for 20 epochs on the 24,000 training faces. It is what
+# produced the shipped checkpoint (the exact command is stored in it). With `RETRAIN = True` the
+# model is exported to `runs/checkpoints/vae.pt`; start Jupyter with
+# `FEL_CHECKPOINTS=runs/checkpoints` (from the notebooks folder) and notebook 03 edits with it.
 
 # %%
 if RETRAIN:
-    result = train_vae(
-        root, "runs/vae", TrainConfig(epochs=30, batch_size=64, lr=1e-3), VAEConfig()
-    )
+    stopped = Path("runs/vae/last.pt").is_file()  # an interrupted run goes on where it was
+    result = train_vae(root, "runs/vae", TRAINING, VAEConfig(), resume=stopped)
+    print("exported", export_checkpoint(result, "runs/checkpoints/vae.pt"))
     model = VAE(VAEConfig(**result["config"]))
     model.load_state_dict(result["model"])
     model = model.to(device).eval()

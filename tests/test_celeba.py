@@ -329,3 +329,65 @@ def test_pickling_does_not_copy_the_cache(official, tmp_path):
     assert len(blob) < ds.images.nbytes  # 5 images of 64x64x3 = 61 kB of pixels
     again = pickle.loads(blob)
     assert torch.equal(again[3][0], ds[3][0]) and isinstance(again.images, np.memmap)
+
+
+# Landmarks written by hand as CelebA's official file and Kaggle's CSV hold them.
+MARKS = {
+    f: np.arange(10, dtype=np.float64).reshape(5, 2) + 20 * i for i, f in enumerate(fake.FILES)
+}
+
+
+def _with_landmarks(root: Path, layout: str) -> Path:
+    rows = {f: " ".join(str(int(v)) for v in m.ravel()) for f, m in MARKS.items()}
+    if layout == "kaggle":
+        header = "image_id,lefteye_x,lefteye_y,righteye_x,righteye_y,nose_x,nose_y,leftmouth_x,"
+        text = header + "leftmouth_y,rightmouth_x,rightmouth_y\n"
+        text += "".join(f"{f},{r.replace(' ', ',')}\n" for f, r in rows.items())
+        (root / "list_landmarks_align_celeba.csv").write_text(text)
+    else:
+        base = root / "celeba" if layout == "torchvision" else root
+        head = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y "
+        text = f"{len(rows)}\n{head}rightmouth_x rightmouth_y\n"
+        text += "".join(f"{f}    {r.replace(' ', '   ')}\n" for f, r in rows.items())
+        (base / "list_landmarks_align_celeba.txt").write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("layout", ["official", "torchvision", "kaggle", "zip"])
+def test_landmarks_and_whole_aligned_images_in_every_layout(tmp_path, layout):
+    from fel.data import read_landmarks
+
+    root = _with_landmarks(fake.make_tree(tmp_path / layout, layout), layout)
+    marks = read_landmarks(root)
+    assert list(marks) == fake.FILES
+    assert all(np.array_equal(marks[f], MARKS[f]) and marks[f].shape == (5, 2) for f in fake.FILES)
+    faces = CelebA(root, split="all", size=16, cache=False)
+    full = faces.aligned(2)
+    assert full.size == (178, 218) and full.mode == "RGB"
+    expected = Image.open(io.BytesIO(fake.jpeg_bytes(2))).convert("RGB")
+    assert np.array_equal(np.asarray(full), np.asarray(expected))
+
+
+def test_missing_or_broken_landmarks_say_what_and_where(tmp_path):
+    from fel.data import read_landmarks
+
+    root = fake.make_tree(tmp_path / "kaggle", "kaggle")
+    with pytest.raises(FileNotFoundError, match="list_landmarks_align_celeba"):
+        read_landmarks(root)
+    root = _with_landmarks(fake.make_tree(tmp_path / "official"), "official")
+    path = root / "list_landmarks_align_celeba.txt"
+    rows = path.read_text().splitlines()
+    rows[3] = "000002.jpg 1 2 3"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(CelebAFormatError, match="line 4"):
+        read_landmarks(root)
+
+
+def test_is_synthfaces_tells_a_render_from_a_photo_copy(tmp_path):
+    from fel.data import is_synthfaces
+    from fel.data.synthfaces import write_synthfaces
+
+    assert not is_synthfaces(fake.make_tree(tmp_path / "official"))
+    assert is_synthfaces(
+        write_synthfaces(tmp_path / "synth", n=8, seed=0, workers=1, progress=False)
+    )

@@ -138,3 +138,40 @@ def test_library_errors_keep_their_traceback_and_fels_own_are_one_line(monkeypat
     monkeypatch.setattr(cli, "build_parser", lambda: Parser(out_of_memory))
     with pytest.raises(RuntimeError):
         main([])
+
+
+@pytest.mark.parametrize("family", ["classifier", "vae", "glow", "gan"])
+def test_cli_defaults_are_the_recipe_that_made_the_shipped_checkpoint(family):
+    """`python -m fel train FAMILY` without flags, `train_FAMILY()` with its defaults and the
+    shipped checkpoint's recorded settings are one recipe (epochs, batch, rate, warm-up)."""
+    import importlib
+    from dataclasses import asdict
+
+    from fel import CHECKPOINT_DIR
+    from fel.__main__ import _train_config
+    from fel.checkpoints import load_checkpoint
+
+    module = {"classifier": "fel.classifier", "vae": "fel.vae.recipe", "glow": "fel.flow.recipe",
+              "gan": "fel.interface_gan.recipe"}[family]  # fmt: skip
+    recipe = importlib.import_module(module).TRAINING
+    cli = _train_config(build_parser().parse_args(["train", family, "--out", "x"]))
+    keys = ("epochs", "batch_size", "lr", "warmup_steps", "seed")
+    assert {k: getattr(cli, k) for k in keys} == {k: getattr(recipe, k) for k in keys}
+    shipped = load_checkpoint(CHECKPOINT_DIR / f"{family}.pt")["meta"]["train_config"]
+    if family == "gan":  # shipped after more epochs than the default (its README says so)
+        keys = keys[1:]
+    assert {k: shipped[k] for k in keys} == {k: asdict(recipe)[k] for k in keys}
+
+
+@pytest.mark.parametrize("family", ["vae", "glow"])
+def test_cli_model_flags_default_to_the_model_config(family):
+    from fel.flow import GlowConfig
+    from fel.vae import VAEConfig
+
+    args = build_parser().parse_args(["train", family, "--out", "x"])
+    config = {"vae": VAEConfig(), "glow": GlowConfig()}[family]
+    flags = {
+        "vae": ("size", "latent", "width", "beta"),
+        "glow": ("size", "levels", "steps", "hidden"),
+    }
+    assert all(getattr(args, f) == getattr(config, f) for f in flags[family])

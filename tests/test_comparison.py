@@ -287,3 +287,12 @@ def test_lacking_picks_the_faces_below_the_threshold_on_every_attribute():
     images = EdgeModel().decode(codes)
     assert lacking(InnerPredictor(), images, "Smiling").tolist() == [0, 2, 3]
     assert lacking(InnerPredictor(), images, ["Smiling", "Male"]).tolist() == [0, 3]
+    # too few below: the least likely faces (largest probability 0.5, then 0.9) make up the number
+    assert lacking(InnerPredictor(), images, ["Smiling", "Male"], at_least=3).tolist() == [0, 3, 1]
+    assert lacking(InnerPredictor(), images, "Smiling", below=0.05).tolist() == [0]  # 0.1 < 0.2
+    assert lacking(InnerPredictor(), images, "Smiling", below=0.05, at_least=9).tolist() == [
+        0,
+        2,
+        3,
+        1,
+    ]

@@ -1,8 +1,14 @@
 """Face datasets in CelebA's layout: the reader, attribute names and SynthFaces."""
 
 from fel.data.attributes import ATTRIBUTES, attribute_indices, check_attribute
-from fel.data.celeba import CelebA, CelebAFormatError, find_layout, read_identities
-from fel.data.synthfaces import default_root
+from fel.data.celeba import (
+    CelebA,
+    CelebAFormatError,
+    find_layout,
+    read_identities,
+    read_landmarks,
+)
+from fel.data.synthfaces import default_root, is_synthfaces
 
 __all__ = [
     "ATTRIBUTES",
@@ -12,5 +18,7 @@ __all__ = [
     "check_attribute",
     "default_root",
     "find_layout",
+    "is_synthfaces",
     "read_identities",
+    "read_landmarks",
 ]

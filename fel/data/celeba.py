@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import multiprocessing
 import os
 import warnings
@@ -247,6 +248,45 @@ def read_identities(root: str | os.PathLike) -> dict[str, int]:
                 f"{path} line {i}: expected '<file> <person number>', found {line.strip()!r}"
             )
         out[row[0]] = int(row[1])
+    return out
+
+
+def read_landmarks(root: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Parse the aligned images' five landmarks of the CelebA copy (any layout) or SynthFaces at
+    ``root``: file name -> float [5, 2] (x, y in the 178x218 aligned image: left eye, right eye,
+    nose, left and right mouth corner). Reads ``list_landmarks_align_celeba.txt`` (official,
+    SynthFaces) or ``.csv`` (Kaggle).
+
+    Raises:
+        FileNotFoundError: the copy has no landmark file, saying where to get it.
+        CelebAFormatError: a row without a file name and 10 numbers, with its line number.
+    """
+    base = find_layout(root).base
+    path = _first_existing(
+        base, ["list_landmarks_align_celeba.txt", "list_landmarks_align_celeba.csv"]
+    )
+    if path is None:
+        raise FileNotFoundError(
+            f"{base}: no list_landmarks_align_celeba.txt (or .csv). CelebA's landmarks are in the "
+            "Anno folder of the official release (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)"
+            "; put the file beside list_attr_celeba.txt."
+        )
+    lines = path.read_text().splitlines()
+    csv_file = path.suffix == ".csv"
+    start = 1 if csv_file else 2  # a CSV header; or the count and the column names
+    out = {}
+    for i, line in enumerate(lines[start:], start=start + 1):
+        row = line.split(",") if csv_file else line.split()
+        if not row or not row[0].strip():
+            continue
+        try:
+            if len(row) != 11:
+                raise ValueError
+            out[row[0].strip()] = np.array(row[1:], dtype=np.float64).reshape(5, 2)
+        except ValueError:
+            raise CelebAFormatError(
+                f"{path} line {i}: expected a file name and 10 coordinates, found {line.strip()!r}"
+            ) from None
     return out
 
 
@@ -528,6 +568,12 @@ class CelebA(Dataset):
         self.__dict__.update(state)
         if isinstance(self._array, str):
             self._array = np.load(self._array, mmap_mode="r")
+
+    def aligned(self, index: int) -> Image.Image:
+        """Image ``index`` as the data holds it: the whole 178x218 aligned RGB image, before the
+        crop and resize (read from the folder or zip of any layout)."""
+        data = _read_bytes(self.layout, self.filenames[index])
+        return Image.open(io.BytesIO(data)).convert("RGB")
 
     def _decode(self, index: int) -> np.ndarray:
         name = self.filenames[index]

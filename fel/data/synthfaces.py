@@ -1396,6 +1396,12 @@ def _write_synthfaces(out: Path, n: int, seed: int, workers: int | None, config:
     return out
 
 
+def is_synthfaces(root: str | os.PathLike) -> bool:
+    """Whether ``root`` is a SynthFaces folder, with the factors behind each image (real CelebA
+    has none: cells that need factors or counterfactuals check this and say so)."""
+    return (Path(root) / "list_factors_synthfaces.txt").is_file()
+
+
 def read_factors(root: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     """Read ``list_factors_synthfaces.txt``: (file names, structured factors [N])."""
     path = Path(root) / "list_factors_synthfaces.txt"

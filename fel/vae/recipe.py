@@ -12,10 +12,14 @@ from PIL import Image
 from fel.checkpoints import export_checkpoint, load_course_checkpoint, load_model
 from fel.codes import encode_all
 from fel.data.celeba import iter_batches
+from fel.training import TrainConfig
 from fel.vae.model import VAE, VAEConfig
 from fel.viz import grid
 
 CHECKPOINT = "vae.pt"
+#: The shipped model's training settings (with :class:`VAEConfig`'s defaults): the CLI's
+#: defaults, notebook 02's RETRAIN cell and ``train course`` derive from them.
+TRAINING = TrainConfig(epochs=20, batch_size=64, lr=1e-3)
 
 
 def loss_fn(model: VAE, batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -66,7 +70,7 @@ def save_grids(model: VAE, images, out: Path, tag: str, seed: int = 0) -> None:
     Image.fromarray(grid(model.decode(z).cpu(), nrow=16)).save(out / f"samples_{tag}.png")
 
 
-def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae_config: VAEConfig,
+def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING, vae_config: VAEConfig | None = None,
               resume: bool = False, max_steps: int | None = None, dataset_name: str = "synthfaces") -> dict[str, Any]:  # fmt: skip
     """Train a VAE on the train split of ``root``; score valid each epoch and test at the end.
 
@@ -76,6 +80,7 @@ def train_vae(root: str | os.PathLike, out: str | os.PathLike, train_config, vae
     from fel.data import CelebA
     from fel.training import data_meta, is_main_process, train
 
+    vae_config = vae_config or VAEConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train_faces = CelebA(root, split="train", size=vae_config.size)
