@@ -410,16 +410,19 @@ class GAN(nn.Module):
                 "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
 
     def _draw_z(self, batch: int, device: torch.device) -> Tensor:
-        """Z codes [batch, z_dim] for this process: under torchrun, every process draws the
-        whole global batch from the same seeded RNG and keeps its own slice, so N processes
-        see the fakes of one process at N times the batch (as ``fel.training`` does for reals)."""
+        """Z codes [batch, z_dim] for this process: under torchrun, rank 0 draws the whole
+        global batch and broadcasts it, and every process keeps its own slice, so N processes see
+        the fakes of one process at N times the batch (as ``fel.training`` does for reals). Rank 0
+        draws from its own stream, which is a plain run's (``fel.training.RANK_SEED_STRIDE``)."""
         import torch.distributed as dist
 
         rank, world = 0, 1
         if dist.is_available() and dist.is_initialized():
             rank, world = dist.get_rank(), dist.get_world_size()
-        z = torch.randn(batch * world, self.config.z_dim)
-        return z[rank * batch : (rank + 1) * batch].to(device)
+        z = torch.randn(batch * world, self.config.z_dim).to(device)
+        if world > 1:
+            dist.broadcast(z, src=0)
+        return z[rank * batch : (rank + 1) * batch]
 
     @torch.no_grad()
     def track(self, w: Tensor) -> None:

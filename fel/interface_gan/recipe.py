@@ -66,8 +66,8 @@ def loss_fn(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
     * ``generator_ema`` is updated from generator weights that are equal on every process, so it
       stays equal without communication; buffers (``w_avg``, ``step``) are broadcast from rank 0
       at each forward (DDP's default), so ``w_avg`` follows rank 0's share of the fakes;
-    * every process draws the fakes' codes of the whole global batch from the same seeded RNG and
-      keeps its own slice (``GAN._draw_z``).
+    * rank 0 draws the fakes' codes of the whole global batch and broadcasts them; every process
+      keeps its own slice (``GAN._draw_z``; the processes' own random streams differ).
 
     tests/test_gan.py runs two gloo processes against one process on the global batch.
     """
