@@ -139,6 +139,14 @@ def resolve_checkpoint(name: str) -> Path:
     return fel.CHECKPOINT_DIR / name
 
 
+def is_shipped(name: str) -> bool:
+    """True when the course checkpoint ``name`` resolves to the one shipped in
+    ``data/checkpoints/`` rather than to one of ``$FEL_CHECKPOINTS`` (see
+    :func:`resolve_checkpoint`). The notebooks check their claims about the shipped models (which
+    load only on the SynthFaces they were trained on) and print, not assert, on a learner's own."""
+    return resolve_checkpoint(name).parent == fel.CHECKPOINT_DIR
+
+
 def check_trained_on(
     meta: dict,
     path: str | os.PathLike,

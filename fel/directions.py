@@ -39,7 +39,7 @@ def _vector(x, name: str) -> Tensor:
     return v
 
 
-def _check(codes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+def _check(codes: Tensor, labels: Tensor, one_class: bool = False) -> tuple[Tensor, Tensor]:
     codes, labels = _as_tensor(codes), _as_tensor(labels).flatten()
     if codes.dim() != 2:
         raise ValueError(f"codes must be [N, D], got shape {tuple(codes.shape)}")
@@ -47,7 +47,7 @@ def _check(codes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(f"{codes.shape[0]} codes but {labels.shape[0]} labels")
     if not torch.all((labels == 0) | (labels == 1)):
         raise ValueError("labels must be 0 or 1")
-    if labels.min() == labels.max():
+    if labels.min() == labels.max() and not one_class:
         raise ValueError(
             "labels hold a single class: a direction needs examples with and without the attribute"
         )
@@ -119,10 +119,14 @@ def projection_auc(direction, codes, labels) -> float:
     """ROC AUC of ``codes @ direction`` as a score for the attribute (held-out codes, please).
 
     1.0: the direction separates the classes perfectly; 0.5: it knows nothing about them.
+    NaN when ``labels`` hold a single class (a small held-out split without, say, one face
+    wearing eyeglasses): the AUC is undefined there, and a table of several shows ``nan``.
     """
     from sklearn.metrics import roc_auc_score
 
-    codes, labels = _check(codes, labels)
+    codes, labels = _check(codes, labels, one_class=True)
+    if labels.all() or not labels.any():
+        return float("nan")
     scores = codes @ unit(direction)
     return float(roc_auc_score(labels.cpu().numpy(), scores.cpu().numpy()))
 

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 import fel
+from fel.checkpoints import is_shipped
 from fel.classifier import load_pretrained as load_classifier
 from fel.comparison import lacking, matched_strength, psnr, sweep_edit
 from fel.data import CelebA, default_root
@@ -200,7 +201,7 @@ plt.show()
 # since most faces sit near the boundary.
 
 # %%
-test = CelebA(root, split="test", size=64)
+test = CelebA(root, split="test", size=G.config.size)
 real = torch.from_numpy(test.images[:1000].copy()).float() / 255
 with torch.no_grad():
     real_rate = (clf.predict(real.to(device)).cpu() > 0.5).float().mean(0)
@@ -320,9 +321,11 @@ for a in EDITED:
         print(f"{a:20s} {space.upper():5s} {r['target_change']:+7.3f} {r['leakage']:8.3f}")
 
 # %%
-# The claims of this section, checked (a retrained generator that breaks them stops the notebook):
-assert results["w", "Smiling"]["target_change"] >= 0.3  # the bar for a Smiling edit in W
-assert abs(results["w", "Narrow_Eyes"]["target_change"]) < 0.05  # the dropped mode stays dropped
+# The claims of this section about the shipped generator, checked (a retrained one that breaks
+# them stops the notebook; a generator of yours, from FEL_CHECKPOINTS, is measured, not judged):
+if is_shipped("gan.pt"):
+    assert results["w", "Smiling"]["target_change"] >= 0.3  # the bar for a Smiling edit in W
+    assert abs(results["w", "Narrow_Eyes"]["target_change"]) < 0.05  # a dropped mode stays dropped
 
 # %% [markdown]
 # Smiling, mouth and Male edits of $2\sigma$ raise their attribute by about 0.4; for Smiling and
@@ -366,8 +369,8 @@ for primal, condition in pairs:
         leak[primal, name] = r["changes"][condition]
         print(f"   {name:12s} alpha {m.alpha:5.2f}   {primal} {r['target_change']:+.3f}   "
               f"{condition} {r['changes'][condition]:+.3f}   leakage {r['leakage']:.3f}")  # fmt: skip
-# checked: holding the mouth cuts the smile edit's mouth leakage
-assert leak["Smiling", "conditional"] < 0.7 * leak["Smiling", "raw"]
+if is_shipped("gan.pt"):  # checked: holding the mouth cuts the smile edit's mouth leakage
+    assert leak["Smiling", "conditional"] < 0.7 * leak["Smiling", "raw"]
 
 # %%
 faces = fresh[[2, 5, 9, 12, 20, 33]]

@@ -277,7 +277,7 @@ ATTRS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Male", "Eyeglasses", 
 col = {a: train.attr_names.index(a) for a in ATTRS}
 directions = {a: mean_difference(z_train, train.labels[:2000, col[a]]) for a in ATTRS}
 print(f"{'attribute':22s} {'|d|':>6s} {'held-out AUC':>13s}")
-for a, d in directions.items():
+for a, d in directions.items():  # nan: the test faces hold one class only (a small data set)
     print(f"{a:22s} {d.norm():6.1f} {projection_auc(d, z_test, test.labels[:500, col[a]]):13.3f}")
 
 # %% [markdown]
@@ -302,12 +302,12 @@ plt.show()
 # much the pixels outside the edited region change (preservation: lower is better).
 
 # %%
-idx = torch.arange(256)
+idx = torch.arange(min(256, len(z_test)))
 strength = 1.0
 report = {}
 clf = load_classifier(device)
 with torch.no_grad():
-    before = test_x[:256]  # exact: decode(encode(x)) == x
+    before = test_x[idx]  # exact: decode(encode(x)) == x
     for a in ["Smiling", "Narrow_Eyes", "Mouth_Slightly_Open", "Eyeglasses", "Bangs"]:
         d = directions[a]
         after = model.decode((z_test[idx] + strength * d).to(device)).cpu()
@@ -379,7 +379,7 @@ EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]
 GLOW_LIMIT = 2.5  # beyond it the mouth breaks into speckles (see the text above)
 ranges = {}
 for a in EDITS:
-    fresh = z_test[lacking(clf, test_x, a)[:16]]
+    fresh = z_test[lacking(clf, test_x, a, at_least=16)[:16]]
     sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
                        steps=[1, 2, 3, 4])  # fmt: skip
     print(sweep)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +65,17 @@ def test_projection_auc_against_sklearn_and_chance():
     assert projection_auc(torch.tensor([0, 0, 0, 0, 0, 1.0]), codes, smile) == pytest.approx(
         0.5, abs=0.04
     )
+
+
+def test_projection_auc_is_nan_on_one_class_and_refuses_bad_labels():
+    codes, smile, _ = _world()
+    d = mean_difference(codes[:2000], smile[:2000])
+    assert math.isnan(projection_auc(d, codes[:50], np.zeros(50)))
+    assert math.isnan(projection_auc(d, codes[:50], np.ones(50)))
+    with pytest.raises(ValueError, match="0 or 1"):
+        projection_auc(d, codes[:50], np.full(50, 2.0))
+    with pytest.raises(ValueError, match="labels"):
+        projection_auc(d, codes[:50], np.zeros(40))
 
 
 def test_orthogonalize_keeps_projections_onto_the_others():

@@ -7,7 +7,13 @@ import pytest
 
 import fel
 import fel.vae
-from fel.checkpoints import DataMismatchError, load_checkpoint, resolve_checkpoint, save_checkpoint
+from fel.checkpoints import (
+    DataMismatchError,
+    is_shipped,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from fel.data.fingerprint import data_fingerprint, data_in_use
 from fel.data.synthfaces import write_synthfaces
 from tests import fake_celeba
@@ -77,6 +83,7 @@ def test_checkpoints_resolve_from_fel_checkpoints_and_pass_on_their_own_data(
     monkeypatch.setenv("FEL_CHECKPOINTS", str(folder))
     assert resolve_checkpoint("vae.pt") == folder / "vae.pt"
     assert resolve_checkpoint("glow.pt") == fel.CHECKPOINT_DIR / "glow.pt"  # not in the folder
+    assert not is_shipped("vae.pt") and is_shipped("glow.pt")  # the notebooks judge only these
     vae = fel.vae.load_pretrained("cpu")
     assert vae.meta["data"]["fingerprint"] == data_fingerprint(other_copy)["fingerprint"]
     monkeypatch.delenv("FEL_CELEBA_ROOT")

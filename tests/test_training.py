@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from fel.checkpoints import load_checkpoint
+from fel.checkpoints import DataMismatchError, load_checkpoint
 from fel.training import Distributed, StepBatches, TrainConfig, TrainingDiverged, train
 from tests.ddp import run_ranks
 
@@ -91,6 +91,15 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="last.pt"):
         train(_model(), mse, _data(), CFG, tmp_path, {}, resume=True, dist_=CPU)
+
+
+def test_a_run_is_not_resumed_on_other_data(tmp_path):
+    synth = {"dataset": "SynthFaces", "seed": 0, "images": 30000, "fingerprint": "61134a70d6c1ed03"}
+    celeba = {"dataset": "CelebA", "seed": None, "images": 300, "fingerprint": "bd441e46175467ce"}
+    train(_model(), mse, _data(), CFG, tmp_path, {}, {"data": synth}, dist_=CPU, max_steps=5)
+    with pytest.raises(DataMismatchError, match=r"trained on SynthFaces.*trains on CelebA.*delete"):
+        train(_model(), mse, _data(), CFG, tmp_path, {}, {"data": celeba}, resume=True, dist_=CPU)
+    train(_model(), mse, _data(), CFG, tmp_path, {}, {"data": synth}, resume=True, dist_=CPU)
 
 
 def test_step_batches_split_each_global_batch_across_processes():
