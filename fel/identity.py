@@ -314,9 +314,24 @@ def load_pretrained(device: torch.device | str | None = None,
     except (FileNotFoundError, DataMismatchError) as err:
         if required:
             raise
-        warnings.warn(f"no identity embedding for the data in use, so no identity cosine: {err}",
+        reason = _no_identity_labels() or str(err)
+        warnings.warn(f"no identity embedding for the data in use, so no identity cosine: {reason}",
                       stacklevel=2)  # fmt: skip
         return None
+
+
+def _no_identity_labels() -> str | None:
+    """Why no embedding can be trained for the data in use, when its copy has no identity file
+    (``train course`` skips the stage there, so telling the learner to run it would not help)."""
+    from fel.data.celeba import find_layout
+    from fel.data.fingerprint import data_in_use
+
+    root = data_in_use()
+    if root is None or (find_layout(root).base / "identity_CelebA.txt").is_file():
+        return None
+    return (f"{root} has no identity_CelebA.txt (Kaggle's copy leaves it out), so `train course` "
+            "skips the identity stage; put the file from the CelebA page beside "
+            "list_attr_celeba and run `train course` again to get one")  # fmt: skip
 
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:

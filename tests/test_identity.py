@@ -300,5 +300,8 @@ def test_load_pretrained_can_go_on_without_an_embedding(tmp_path, monkeypatch):
     monkeypatch.setenv("FEL_CELEBA_ROOT", str(root))  # real CelebA: the shipped one is refused
     with pytest.raises(DataMismatchError):
         load_pretrained("cpu")
-    with pytest.warns(UserWarning, match="no identity cosine"):
+    with pytest.warns(UserWarning, match="no identity cosine.*has no identity_CelebA.txt"):
+        assert load_pretrained("cpu", required=False) is None
+    (root / "identity_CelebA.txt").write_text("")  # with the file: the refusal's own reason
+    with pytest.warns(UserWarning, match="no identity cosine.*trained on SynthFaces"):
         assert load_pretrained("cpu", required=False) is None
