@@ -83,6 +83,9 @@ class CourseRecipe:
 
 
 def _rank() -> int:
+    """This process's torchrun rank, from the environment: unlike
+    :func:`fel.training.is_main_process` it holds before any stage has joined the process group
+    (when every stage is already done, none does)."""
     return int(os.environ.get("RANK", "0"))
 
 
