@@ -293,7 +293,7 @@ def _bench_edits(args: argparse.Namespace) -> None:
     from fel.bench import bench_edits
 
     bench_edits(root=args.root, families=args.models, n_fresh=args.n, n_codes=args.codes,
-                pictures=args.pictures)  # fmt: skip
+                pictures=args.pictures, local_rank=args.local_rank)  # fmt: skip
 
 
 def _bench_coverage(args: argparse.Namespace) -> None:
@@ -326,7 +326,8 @@ def _edit(args: argparse.Namespace) -> None:
             lines = edit_photo(args.photo, args.model, args.out, edits=args.edit, sweep=args.sweep,
                                side_by_side=args.side_by_side,
                                pick="largest" if args.largest else "only", n_codes=args.codes,
-                               gan_steps=args.steps, scale=args.scale, fps=args.fps)  # fmt: skip
+                               gan_steps=args.steps, scale=args.scale, fps=args.fps,
+                               local_rank=args.local_rank)  # fmt: skip
         except SeveralFaces as err:
             raise SeveralFaces(f"{err} (on the command line: --largest)") from None
     for w in caught:
@@ -503,6 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     bedits.add_argument(
         "--pictures", type=Path, default=None,
         help="also write FAMILY_expressions.png here (4 faces, each edit at its +0.5 step)",
+    )  # fmt: skip
+    bedits.add_argument(
+        "--local-rank", type=int, default=16,
+        help="also measure the GAN's local edits: its boundaries kept out of this many latent "
+        "directions that move the hair, skin and background most (0: skip; default: %(default)s)",
     )  # fmt: skip
     bedits.set_defaults(run=_bench_edits)
     bbound = bench_cmds.add_parser(
@@ -728,6 +734,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with several faces, edit the largest (default: refuse)")  # fmt: skip
     edit.add_argument("--codes", type=int, default=2000,
                       help="faces the directions are made from (default: %(default)s)")  # fmt: skip
+    edit.add_argument("--local-rank", type=int, default=0,
+                      help="keep the edit out of this many latent directions that move the hair, "
+                      "skin and background most (a local edit, as notebook 04's sliders; VAE "
+                      "and GAN; about 13 s for the GAN); 0: the raw direction (default)")  # fmt: skip
     edit.add_argument("--steps", type=int, default=300,
                       help="GAN inversion steps (default: %(default)s)")  # fmt: skip
     edit.add_argument("--scale", type=int, default=4,

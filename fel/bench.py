@@ -530,13 +530,18 @@ def bench_published(size: int = 1024, steps: int = 3, batch: int = 1) -> str:
 EXPRESSIONS = ("Smiling", "Narrow_Eyes", "Mouth_Slightly_Open")
 
 
-def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int, device):
-    """Per family: (model to decode, {attribute: (direction, sigma)}, candidate fresh codes).
+def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int, device,
+                 local_rank: int):  # fmt: skip
+    """Per measured row: (name, model to decode, {attribute: (direction, sigma)}, candidate fresh
+    codes, predictor).
 
     The directions are :func:`fel.edit.family_directions`' (mean difference of the codes of
-    ``n_codes`` training faces for the VAE and Glow; InterfaceGAN's SVC boundary in W from
-    ``n_codes`` samples scored at psi 0.7 for the GAN, seed 0). Fresh codes: encoded test
-    faces; for the GAN, new W samples (seed 1), decoded at psi 0.7.
+    ``n_codes`` training faces for the VAE and Glow, balanced over :data:`fel.edit.CONFOUNDERS`;
+    InterfaceGAN's SVC boundary in W from ``n_codes`` samples scored at psi 0.7 for the GAN, seed
+    0). With ``local_rank``, the GAN has a second row, "GAN local": its boundaries kept out of the
+    outside of the inner face (:meth:`fel.edit.FamilyDirections.local`, that rank, the Gram of
+    32 of those samples). Fresh codes: encoded test faces; for the GAN, new W samples (seed 1),
+    decoded at psi 0.7.
     """
     import torch
 
@@ -550,17 +555,22 @@ def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int
     for family in families:
         found = family_directions(family, EXPRESSIONS, root, n_codes, device, predictor)
         model = found.model
-        edits = {a: (d, spread(found.codes, d)) for a, d in found.directions.items()}
         if family == "gan":
             fresh = model.sample_latent(4 * n_fresh, generator=torch.Generator().manual_seed(1))
         else:
             test = CelebA(root, split="test", size=model.config.size)
             fresh = encode_all(model, test.images[: 4 * n_fresh], batch_size=128)
-        yield family, model, edits, fresh.cpu(), predictor
+        variants = [(family, found)]
+        if family == "gan" and local_rank:
+            variants.append(("gan local", found.local(local_rank, n_codes=32)))
+        for name, chosen in variants:
+            edits = {a: (d, spread(chosen.codes, d)) for a, d in chosen.directions.items()}
+            yield name, model, edits, fresh.cpu(), predictor
 
 
 def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glow", "gan"),
-                n_fresh: int = 256, n_codes: int = 8192, pictures: Path | None = None) -> str:  # fmt: skip
+                n_fresh: int = 256, n_codes: int = 8192, pictures: Path | None = None,
+                local_rank: int = 16) -> str:  # fmt: skip
     """The expression edits of the shipped models, each on its own direction, on fresh faces.
 
     Per family and edit (:data:`EXPRESSIONS`): ``n_fresh`` fresh faces whose predicted
@@ -571,9 +581,12 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     identity embedding's, :mod:`fel.identity`, between each face before and after); then the
     step at which the outside share first passes 5% ("clean until"). The goal: +0.5 within 4
     sigma at <= 5% outside and <= 0.05 leakage, with the identity cosine above the embedding's
-    same-person threshold.
+    same-person threshold. With ``local_rank`` (0: none), the GAN is measured a second time on
+    its local edits (the boundaries in the null space of the outside's top ``local_rank``
+    latent directions, :mod:`fel.local_edits`).
 
-    With ``pictures``, also writes ``{family}_expressions.png`` there: four fresh faces lacking all
+    With ``pictures``, also writes ``{row}_expressions.png`` (``gan_local_expressions.png`` for
+    the local row) there: four fresh faces lacking all
     three attributes (rows), unedited, then each edit twice: at the step it needed for +0.5 (4
     sigma when it never got there) and at the end of its slider (where it stops being clean, at
     most 4 sigma); at 2x.
@@ -593,12 +606,17 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     start = time.perf_counter()
     rows, limits = [], []
     for family, model, edits, fresh, predictor in _edit_setups(
-        families, root, n_codes, n_fresh, device
+        families, root, n_codes, n_fresh, device, local_rank
     ):
         with torch.no_grad():
             images = torch.cat([model.decode(c.to(device)).float().cpu() for c in fresh.split(128)])
         size = images.shape[-1]
-        label = {"vae": "VAE", "glow": "Glow", "gan": "GAN"}[family]
+        label = {
+            "vae": "VAE",
+            "glow": "Glow",
+            "gan": "GAN",
+            "gan local": f"GAN local r{local_rank}",
+        }[family]
         cells, clean, steps = [label, f"{size}"], [label, f"{size}"], {}
         for target, (direction, sigma) in edits.items():
             chosen = lacking(predictor, images, target)[:n_fresh]
@@ -627,7 +645,7 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
             tiles = torch.nn.functional.interpolate(tiles, scale_factor=2, mode="nearest")
             Path(pictures).mkdir(parents=True, exist_ok=True)
             Image.fromarray(grid(tiles, nrow=len(columns))).save(
-                Path(pictures) / f"{family}_expressions.png"
+                Path(pictures) / f"{family.replace(' ', '_')}_expressions.png"
             )
         rows.append(cells)
         limits.append(clean)

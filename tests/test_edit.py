@@ -126,6 +126,12 @@ def test_bad_inputs_are_refused_with_what_to_do(photo, tmp_path, capsys):
                                         "--out", out)  # fmt: skip
     assert "ATTRIBUTE=SIGMA" in _error(capsys, photo, "--edit", "Smiling", "--out", out)
     assert "nothing to do" in _error(capsys, photo, "--out", out)
+    assert "local rank must be 0" in _error(capsys, photo, "--edit", "Smiling=1", "--local-rank",
+                                            "-1", "--out", out)  # fmt: skip
+    assert "must be in [1, 128)" in _error(capsys, photo, "--edit", "Smiling=1", "--local-rank",
+                                           "128", "--out", out)  # fmt: skip
+    assert "at most 1024" in _error(capsys, photo, "--model", "glow", "--edit", "Smiling=1",
+                                    "--local-rank", "4", "--out", out)  # fmt: skip
     assert ".gif or .png" in _error(capsys, photo, "--sweep", "Smiling=-1:1:3", "--out",
                                     tmp_path / "s.mp4")  # fmt: skip
     assert ".png or .jpg" in _error(capsys, photo, "--edit", "Smiling=1", "--out",

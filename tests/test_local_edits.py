@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from fel.edit import FamilyDirections
 from fel.local_edits import energy, null_space_projection, outside_mask, pixel_gram
 from fel.metrics import INNER_FACE, region_mask
 
@@ -119,3 +120,20 @@ def test_null_space_projection_rejects_broken_inputs():
     inside_span = LinearDecoder().q[:, 0].float()  # wholly in the top eigenvectors
     with pytest.raises(ValueError, match="nothing of it is left"):
         null_space_projection(inside_span, gram, HIDDEN_RANK)
+
+
+def test_family_directions_local_keeps_every_direction_out_of_the_outside():
+    model = LinearDecoder()
+    keep = outside_mask(SIZE)
+    codes = torch.randn(40, DIM)
+    found = FamilyDirections(model, codes, {"smile": torch.randn(DIM), "mouth": torch.randn(DIM)})
+    local = found.local(HIDDEN_RANK, n_codes=4, progress=False)
+    assert local.codes is codes and set(local.directions) == {"smile", "mouth"}
+    z = codes[:3]
+    with torch.no_grad():
+        for step in local.steps().values():
+            change = (model.decode(z + 3 * step) - model.decode(z)).abs()
+            assert change[:, :, keep].max() < 1e-4 < change[:, :, ~keep].max()
+    for rank in (0, DIM):
+        with pytest.raises(ValueError, match="local rank must be in"):
+            found.local(rank, progress=False)
