@@ -173,6 +173,31 @@ def test_multiprocess_first_pass_equals_single_process(tmp_path):
     assert np.array_equal(one, np.load(target)) and np.array_equal(one, two.images)
 
 
+def _mixed_size_jpeg(i: int) -> bytes:
+    """Images of three shapes (CelebA's 178x218, a smaller one and a larger one), in a pattern."""
+    height, width = [(218, 178), (140, 120), (250, 200), (218, 178), (218, 178)][i % 5]
+    rng = np.random.default_rng(i)
+    img = Image.fromarray((rng.random((9, 7, 3)) * 255).astype(np.uint8)).resize((width, height))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_first_pass_of_mixed_sizes_is_each_files_own_crop_and_resize(tmp_path, size):
+    """The first pass resizes the crops of one shape as a batch; with shapes mixed, every row
+    must still be what PIL's decode and fel.data.crop_resize make of that file on its own."""
+    from fel.data.celeba import crop_resize, decode_all
+
+    root = fake.make_tree(tmp_path / "mixed", image=_mixed_size_jpeg)
+    ds = CelebA(root, split="all", size=size, cache=False)
+    target = tmp_path / "cache" / "x.npy"
+    decode_all(ds.layout, ds.filenames, size, 148, target, workers=1, progress=False)
+    for row, name in zip(np.load(target), ds.filenames):
+        alone = crop_resize(Image.open(root / "img_align_celeba" / name).convert("RGB"), size)
+        assert np.array_equal(row.transpose(1, 2, 0), alone), name
+
+
 @pytest.mark.parametrize("cache", [True, False])
 def test_batches_equal_items(official, tmp_path, cache):
     """``__getitems__`` (what a DataLoader calls per batch) returns exactly ``[ds[i] ...]``."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import multiprocessing
 import os
 import warnings
@@ -322,6 +323,11 @@ def decode_aligned(data: bytes, size: int, crop: int = CROP, name: str = "image"
 
 def _decode(data: bytes, size: int, crop: int, name: str) -> torch.Tensor:
     """:func:`decode_aligned` as a uint8 tensor [3, size, size]."""
+    return torch.from_numpy(_resize_bgr([_square_bgr(data, crop, name)], size)[0])
+
+
+def _square_bgr(data: bytes, crop: int, name: str) -> np.ndarray:
+    """The file decoded (OpenCV's BGR order), its centred ``crop`` square: a view [c, c, 3]."""
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as PIL decodes: EXIF not applied
     try:  # libjpeg-turbo, as in PIL (the same pixels), without PIL's per-file overhead
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
@@ -332,7 +338,25 @@ def _decode(data: bytes, size: int, crop: int, name: str) -> torch.Tensor:
             f"cannot decode {name}: the file is corrupt, truncated or not an image. Re-extract it "
             "from img_align_celeba.zip, or remove its row from the list files."
         )
-    return _resize(cv2.cvtColor(_centre_square(bgr, crop), cv2.COLOR_BGR2RGB), size)
+    return _centre_square(bgr, crop)
+
+
+def _resize_bgr(
+    squares: Sequence[np.ndarray], size: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """BGR squares [c, c, 3] resized as :func:`_resize` resizes RGB ones, into RGB uint8
+    [B, 3, size, size] (``out``, e.g. rows of the cache being written, or a new array): the same
+    pixels. Squares of one shape go through the filter as one batch, which shares its per-call
+    cost, and the channels are swapped in the copy out (the filter treats each channel alike)."""
+    out = np.empty((len(squares), 3, size, size), np.uint8) if out is None else out
+    start = 0
+    for _, group in itertools.groupby(squares, key=lambda square: square.shape):
+        group = list(group)
+        pixels = torch.from_numpy(np.stack(group)).permute(0, 3, 1, 2)  # channels last: fast path
+        resized = F.interpolate(pixels, size=(size, size), mode="bilinear", antialias=True)
+        out[start : start + len(group)] = resized.numpy()[:, ::-1]
+        start += len(group)
+    return out
 
 
 def _centre_square(pixels: np.ndarray, crop: int) -> np.ndarray:
@@ -369,9 +393,9 @@ def crop_resize(img: Image.Image, size: int, crop: int = CROP) -> np.ndarray:
 def _decode_chunk(job: tuple) -> int:
     """Worker: decode ``names`` into rows ``start:start + len(names)`` of the cache being written."""
     layout, names, start, size, crop, target = job
-    block = [_decode(_read_bytes(layout, name), size, crop, name) for name in names]
+    squares = [_square_bgr(_read_bytes(layout, name), crop, name) for name in names]
     # No flush: the pages are the file's page cache, which the parent reads; the OS writes them.
-    np.load(target, mmap_mode="r+")[start : start + len(names)] = torch.stack(block).numpy()
+    _resize_bgr(squares, size, out=np.load(target, mmap_mode="r+")[start : start + len(names)])
     return len(names)
 
 
