@@ -506,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write FAMILY_expressions.png here (4 faces, each edit at its +0.5 step)",
     )  # fmt: skip
     bedits.add_argument(
-        "--local-rank", type=int, default=16,
+        "--local-rank", type=int, default=32,
         help="also measure the GAN's local edits: its boundaries kept out of this many latent "
         "directions that move the hair, skin and background most (0: skip; default: %(default)s)",
     )  # fmt: skip

@@ -570,7 +570,7 @@ def _edit_setups(families: Sequence[str], root: Path, n_codes: int, n_fresh: int
 
 def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glow", "gan"),
                 n_fresh: int = 256, n_codes: int = 8192, pictures: Path | None = None,
-                local_rank: int = 16) -> str:  # fmt: skip
+                local_rank: int = 32) -> str:  # fmt: skip
     """The expression edits of the shipped models, each on its own direction, on fresh faces.
 
     Per family and edit (:data:`EXPRESSIONS`): ``n_fresh`` fresh faces whose predicted
