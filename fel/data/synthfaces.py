@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import colorsys
 import json
-import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from tqdm.auto import tqdm
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.celeba import CROP, crop_resize
 from fel.locks import one_at_a_time
+from fel.processes import process_pool
 
 GENERATOR_VERSION = "1.2"
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned image size
@@ -587,9 +586,10 @@ class _Canvas:
     def noise(self, box: _Box | _Pixels, channel: int = 0) -> np.ndarray:
         """Standard normal noise [k, h, w] over ``box`` (or [m] at pixels), the same for the same
         pixel and seed."""
-        if isinstance(box, _Pixels):
-            at = self.noise_at[box.image] + (7 * channel, 13 * channel)
-            return _NOISE[at[:, 0] + box.y, at[:, 1] + box.x]
+        if isinstance(box, _Pixels):  # flat indices into the tile: one gather, not two
+            oy, ox = (self.noise_at + (7 * channel, 13 * channel)).T
+            at = (oy * _NOISE.shape[1] + ox)[box.image] + box.y * _NOISE.shape[1] + box.x
+            return _NOISE.ravel().take(at)
         at = self.noise_at[box.sel] + (7 * channel, 13 * channel)
         ys, xs = box.ys, box.xs
         return np.stack(
@@ -619,13 +619,14 @@ class _Canvas:
             self.img[at] = region
 
     def paint_at(self, p: _Pixels, alpha: np.ndarray, colour: np.ndarray) -> None:
-        """Blend ``colour`` (one RGB [3], or one per pixel [m, 3]) over pixels with coverage
-        ``alpha`` [m]."""
-        rows = self.img.reshape(self.n, 3, self.h * self.w)
-        at = (p.image, slice(None), p.y * self.w + p.x)
-        region = rows[at]  # [m, 3]
-        region += alpha[:, None] * (colour.astype(np.float32, copy=False) - region)
-        rows[at] = region
+        """Blend ``colour`` [3, m] (one RGB per pixel) over pixels with coverage ``alpha`` [m].
+
+        Channels come first, so that NumPy's inner loops run along the pixels."""
+        flat, area = self.img.reshape(-1), self.h * self.w
+        at = np.arange(0, 3 * area, area)[:, None] + (p.image * (3 * area) + p.y * self.w + p.x)
+        region = flat.take(at)  # [3, m]
+        region += alpha * (colour.astype(np.float32, copy=False) - region)
+        flat[at] = region
 
 
 def _ellipse_d(b: _Box, cu, cv, a, bb, s: float) -> np.ndarray:
@@ -893,7 +894,7 @@ def _shoulder_top(b: _Box, fw: np.ndarray) -> np.ndarray:
 def _hair_texture(c: _Canvas, p: _Pixels, colour: np.ndarray, waviness: np.ndarray) -> np.ndarray:
     """Hair colour with strands (a sinusoid along the hair, wavy when the hair is) and a sheen.
 
-    Returns float64 [m, 3] at the pixels: the per-image random phase is a NumPy float64.
+    Returns float64 [3, m] at the pixels: the per-image random phase is a NumPy float64.
     """
     u, v = p.u, p.v
     phase = (
@@ -903,7 +904,7 @@ def _hair_texture(c: _Canvas, p: _Pixels, colour: np.ndarray, waviness: np.ndarr
     )
     tone = 0.9 + 0.1 * np.sin(phase) + 0.03 * c.noise(p, 2)
     tone *= 1 + 0.22 * np.exp(-(((v + 40) / 9) ** 2))
-    return p.take(colour) * tone[:, None]
+    return colour.T.take(p.image, axis=1) * tone
 
 
 def _facial_hair(c: _Canvas, f, g: _Face) -> None:
@@ -1346,16 +1347,18 @@ def _write_synthfaces(out: Path, n: int, seed: int, workers: int | None, config:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "img_align_celeba").mkdir(parents=True)
     try:
+        as_row = " ".join(["%2d"] * len(ATTRIBUTES))  # one format per row: the rows are many
         _table(tmp / "list_attr_celeba.txt", list(ATTRIBUTES), names,
-               ["".join(f" {v:2d}" for v in row)[1:] for row in labels])  # fmt: skip
+               [as_row % row for row in map(tuple, labels.tolist())])  # fmt: skip
         with open(tmp / "list_eval_partition.txt", "w") as fh:
             fh.writelines(f"{a} {p}\n" for a, p in zip(names, partition(factors["identity"], seed)))
         with open(tmp / "identity_CelebA.txt", "w") as fh:
             fh.writelines(f"{a} {int(i)}\n" for a, i in zip(names, factors["identity"]))
         _table(tmp / "list_landmarks_align_celeba.txt", LANDMARK_NAMES.split(), names,
                [" ".join(f"{v:5d}" for v in landmarks(r).ravel()) for r in factors])  # fmt: skip
+        as_row = " ".join(["%.4f"] * len(FACTOR_NAMES))
         _table(tmp / "list_factors_synthfaces.txt", list(FACTOR_NAMES), names,
-               [" ".join(f"{r[k]:.4f}" for k in FACTOR_NAMES) for r in factors])  # fmt: skip
+               [as_row % row for row in factors.tolist()])  # fmt: skip
 
         chunk = 200
         jobs = [
@@ -1373,10 +1376,7 @@ def _write_synthfaces(out: Path, n: int, seed: int, workers: int | None, config:
                 for job in jobs:
                     bar.update(_render_chunk(job))
             else:
-                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-                with ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context(method)
-                ) as pool:
+                with process_pool(workers) as pool:
                     for done in pool.map(_render_chunk, jobs):
                         bar.update(done)
         meta = {

@@ -1,0 +1,68 @@
+"""fel.processes: the worker pool of the data passes."""
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from fel import processes
+from fel.processes import keep_freed_memory, process_pool
+
+
+def _worker_settings(_: int) -> tuple[int, bool]:
+    import torch
+
+    return torch.get_num_threads(), keep_freed_memory()
+
+
+def test_workers_run_one_torch_thread_and_keep_freed_memory():
+    with process_pool(2) as pool:
+        settings = list(pool.map(_worker_settings, range(4)))
+    on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert settings == [(1, on_glibc)] * 4
+
+
+_RSS_AFTER_FREE = """
+import sys
+import numpy as np
+from fel.processes import keep_freed_memory
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+block = np.ones(48 << 20, np.uint8)  # 48 MiB, touched
+before = rss()
+del block
+print((before - rss()) >> 20)  # MiB handed back to the OS by the free
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's"
+)
+def test_keep_freed_memory_keeps_a_freed_block_in_the_process():
+    def returned_mib(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE, mode], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return int(run.stdout)
+
+    assert returned_mib("default") >= 40  # glibc maps such a block and unmaps it when freed
+    assert returned_mib("keep") <= 8  # kept on the heap, for the next one
+
+
+def test_keep_freed_memory_does_nothing_off_glibc(monkeypatch):
+    monkeypatch.setattr(processes.platform, "libc_ver", lambda: ("", ""))
+    assert keep_freed_memory() is False
+
+
+def _fail(i: int) -> int:
+    if i == 2:
+        raise ValueError("chunk 2 is broken")
+    return i
+
+
+def test_a_failing_chunk_raises_in_the_caller():
+    with pytest.raises(ValueError, match="chunk 2 is broken"), process_pool(2) as pool:
+        list(pool.map(_fail, range(4)))
