@@ -23,7 +23,7 @@ def keep_freed_memory(mmap_threshold: int = 256 << 20, trim_threshold: int = 512
 
     The renderer's NumPy temporaries are megabytes each. By default glibc serves blocks that
     large with ``mmap`` and unmaps them when they are freed (or trims the heap), so the next one
-    page-faults its memory in again: a quarter of the renderer's time went to the kernel. With
+    page-faults its memory in again: a fifth of the renderer's CPU time went to the kernel. With
     blocks up to ``mmap_threshold`` bytes taken from the heap, and the heap trimmed only when
     more than ``trim_threshold`` bytes at its top are free, they are reused. The pixels are
     unchanged. Meant for worker processes, which exit when their pass is done.
