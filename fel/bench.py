@@ -60,8 +60,9 @@ def bench_data(
     from fel.data import CelebA
     from fel.data.celeba import _read_bytes
     from fel.data.synthfaces import write_synthfaces
+    from fel.processes import default_workers
 
-    workers = workers or min(os.cpu_count() or 1, 8)
+    workers = workers or default_workers()
 
     class Standard(Dataset):
         """torchvision's usual CelebA preprocessing, one PIL image at a time."""

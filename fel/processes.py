@@ -1,17 +1,22 @@
 """Worker processes for fel's data passes: rendering SynthFaces and decoding an image cache.
 
 Both passes split their images into chunks and map a worker function over them with
-:func:`process_pool`. Each worker runs one torch thread (the processes already use every core)
-and keeps the memory it frees (:func:`keep_freed_memory`).
+:func:`map_chunks`. Each worker process runs one torch thread (the processes already use every
+core) and keeps the memory it frees (:func:`keep_freed_memory`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import platform
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -64,3 +69,21 @@ def process_pool(workers: int):
         yield pool
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def default_workers() -> int:
+    """Worker processes for a data pass: one per CPU, at most 8."""
+    return min(os.cpu_count() or 1, 8)
+
+
+def map_chunks(
+    fn: Callable[[Any], T], jobs: Sequence[Any], workers: int | None = None
+) -> Iterator[T]:
+    """``fn(job)`` for each job, in order: in this process when ``workers`` is 1 or there is one
+    job, else in a :func:`process_pool` of ``workers`` (default :func:`default_workers`)."""
+    workers = workers or default_workers()
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    with process_pool(workers) as pool:
+        yield from pool.map(fn, jobs)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from fel import processes
-from fel.processes import keep_freed_memory, process_pool
+from fel.processes import keep_freed_memory, map_chunks, process_pool
 
 
 def _worker_settings(_: int) -> tuple[int, bool]:
@@ -66,3 +66,21 @@ def _fail(i: int) -> int:
 def test_a_failing_chunk_raises_in_the_caller():
     with pytest.raises(ValueError, match="chunk 2 is broken"), process_pool(2) as pool:
         list(pool.map(_fail, range(4)))
+
+
+def _pid_and_job(job: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), job
+
+
+def test_map_chunks_keeps_order_and_runs_in_place_for_one_worker_or_one_job():
+    import os
+
+    here = os.getpid()
+    in_place = list(map_chunks(_pid_and_job, range(5), workers=1))
+    assert in_place == [(here, j) for j in range(5)]
+    assert list(map_chunks(_pid_and_job, [7], workers=2)) == [(here, 7)]
+    pooled = list(map_chunks(_pid_and_job, range(6), workers=2))
+    assert [j for _, j in pooled] == list(range(6))
+    assert here not in {pid for pid, _ in pooled}

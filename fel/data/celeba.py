@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from fel.data.attributes import attribute_indices
 from fel.locks import one_at_a_time
-from fel.processes import process_pool
+from fel.processes import map_chunks
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 CROP = 148
@@ -421,16 +421,10 @@ def decode_all(
         (layout, filenames[s : s + chunk], s, size, crop, tmp)
         for s in range(0, len(filenames), chunk)
     ]
-    workers = workers or min(os.cpu_count() or 1, 8)
     bar = tqdm(total=len(filenames), desc=f"decoding {size}px", unit="img", disable=not progress)
     try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                bar.update(_decode_chunk(job))
-        else:
-            with process_pool(workers) as pool:
-                for done in pool.map(_decode_chunk, jobs):
-                    bar.update(done)
+        for done in map_chunks(_decode_chunk, jobs, workers):
+            bar.update(done)
         os.replace(tmp, target)
     finally:
         bar.close()

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from fel.data.attributes import ATTRIBUTES, check_attribute
 from fel.data.celeba import CROP, crop_resize
 from fel.locks import one_at_a_time
-from fel.processes import process_pool
+from fel.processes import map_chunks
 
 GENERATOR_VERSION = "1.2"
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned image size
@@ -1370,15 +1370,9 @@ def _write_synthfaces(out: Path, n: int, seed: int, workers: int | None, config:
             )
             for s in range(0, n, chunk)
         ]
-        workers = workers or min(os.cpu_count() or 1, 8)
         with tqdm(total=n, desc="rendering SynthFaces", unit="img", disable=not progress) as bar:
-            if workers <= 1 or len(jobs) == 1:
-                for job in jobs:
-                    bar.update(_render_chunk(job))
-            else:
-                with process_pool(workers) as pool:
-                    for done in pool.map(_render_chunk, jobs):
-                        bar.update(done)
+            for done in map_chunks(_render_chunk, jobs, workers):
+                bar.update(done)
         meta = {
             **params,
             "attributes_drawn": list(DRAWN),
