@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -278,6 +278,7 @@ editor = LatentEditor(
     ranges=ranges,
     codes=z_train,
     faces=torch.from_numpy(test.images[:100].copy()).float() / 255,
+    scale=5,  # 320 px on screen, as in notebooks 04 and 05
     identity=load_identity(device, required=False),
 )
 editor
