@@ -578,11 +578,13 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     P(target) < 0.3 (:func:`fel.comparison.lacking`), swept along the direction from 0.25 to 6
     sigma of the codes (:func:`fel.comparison.sweep_edit`). The table gives the smallest step
     at which the mean P(target) rises by +0.5, and at that step the share of pixels outside the
-    inner face changed by more than 0.1, the leakage and the identity cosine (the shipped
-    identity embedding's, :mod:`fel.identity`, between each face before and after); then the
-    step at which the outside share first passes 5% ("clean until"). The goal: +0.5 within 4
-    sigma at <= 5% outside and <= 0.05 leakage, with the identity cosine above the embedding's
-    same-person threshold. With ``local_rank`` (0: none), the GAN is measured a second time on
+    inner face changed by more than 0.1, the leakage, the dots the edit adds inside the inner face
+    (:func:`fel.metrics.speckles`, after minus before: where an edit breaks up) and the identity
+    cosine (the shipped identity embedding's, :mod:`fel.identity`, between each face before and
+    after); then the last step before the outside share passes 5% or the dots 1% ("clean
+    until", and which of the two ends it). The goal: +0.5 within 4 sigma at <= 5% outside,
+    <= 0.05 leakage and <= 1% dots, with the identity cosine above the embedding's same-person
+    threshold. With ``local_rank`` (0: none), the GAN is measured a second time on
     its local edits (the boundaries in the null space of the outside's top ``local_rank``
     latent directions, :mod:`fel.local_edits`).
 
@@ -596,7 +598,7 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
     from PIL import Image
 
     import fel
-    from fel.comparison import lacking, sweep_edit
+    from fel.comparison import lacking, signed_percent, sweep_edit
     from fel.data.synthfaces import default_root
     from fel.identity import load_pretrained as load_identity
     from fel.viz import grid
@@ -631,8 +633,10 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
                 kept = row["identity"] >= identity.threshold
                 mark = "" if sweep.clean and sweep.reach <= 4 and kept else " ✗"
                 cells.append(f"{sweep.reach:g} σ / {100 * row['outside']:.1f}% / "
-                             f"{row['leakage']:.3f} / {row['identity']:.2f}{mark}")  # fmt: skip
-            clean.append(f"{sweep.clean_until:g} σ")
+                             f"{row['leakage']:.3f} / {signed_percent(row['artefacts'])} / "
+                             f"{row['identity']:.2f}{mark}")  # fmt: skip
+            ended = {"outside": " (outside)", "artefacts": " (dots)", None: ""}[sweep.stopped_by]
+            clean.append(f"{sweep.clean_until:g} σ{ended}")
             d = sigma * direction / direction.norm()
             steps[target] = [(sweep.reach or 4.0) * d, min(sweep.clean_until, 4.0) * d]
         if pictures is not None:
@@ -650,7 +654,8 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
             )
         rows.append(cells)
         limits.append(clean)
-    headers = ["model", "size", *(f"{a} (step / outside / leak / identity)" for a in EXPRESSIONS)]
+    headers = ["model", "size",
+               *(f"{a} (step / outside / leak / dots / identity)" for a in EXPRESSIONS)]  # fmt: skip
     text = print_table(
         f"python -m fel bench edits  ({machine()}, {device.type}, {torch.get_num_threads()} threads, "
         f"{n_fresh} fresh faces per edit, one person above identity cosine "
@@ -658,7 +663,8 @@ def bench_edits(root: Path | None = None, families: Sequence[str] = ("vae", "glo
         headers, rows,
     )  # fmt: skip
     text += "\n" + print_table(
-        "where each edit stops being clean (more than 5% of the pixels outside the inner face move)",
+        "where each edit stops being clean: the last step before more than 5% of the pixels "
+        "outside the inner face move (outside) or the edit adds dots to more than 1% inside (dots)",
         ["model", "size", *EXPRESSIONS], limits,
     )  # fmt: skip
     return text

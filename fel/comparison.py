@@ -32,6 +32,7 @@ from fel.metrics import (
     edit_report,
     identity_similarity,
     modelled_attributes,
+    speckles,
 )
 
 #: The SynthFaces factor behind each attribute this module can score against ground truth
@@ -208,7 +209,9 @@ class EditSweep:
         leakage: per step, the mean absolute change of the other modelled attributes.
         outside: per step, the share of pixels outside the inner face changed by more than 0.1
             (:func:`fel.metrics.changed_outside`).
-        rise, outside_limit, leakage_limit: what counts as reached, and as clean.
+        artefacts: per step, the share of the inner face's pixels that the edit turned into
+            isolated dots (:func:`fel.metrics.speckles` after, minus before).
+        rise, outside_limit, leakage_limit, artefact_limit: what counts as reached, and as clean.
         identity: per step, the mean cosine between the identity embeddings of each face before
             and after (:func:`fel.metrics.identity_similarity`); empty when not measured.
     """
@@ -219,9 +222,11 @@ class EditSweep:
     change: tuple[float, ...]
     leakage: tuple[float, ...]
     outside: tuple[float, ...]
+    artefacts: tuple[float, ...]
     rise: float = 0.5
     outside_limit: float = 0.05
     leakage_limit: float = 0.05
+    artefact_limit: float = 0.01
     identity: tuple[float, ...] = ()
 
     @property
@@ -231,32 +236,45 @@ class EditSweep:
 
     @property
     def clean_until(self) -> float:
-        """The last step before the outside share first passes ``outside_limit`` (the largest
-        step swept when it never does; 0 when the first step already does)."""
+        """The last step before the outside share first passes ``outside_limit`` or the
+        artefacts first pass ``artefact_limit`` (the largest step swept when neither does; 0 when
+        the first step already does)."""
         last = 0.0
-        for step, share in zip(self.steps, self.outside):
-            if share > self.outside_limit:
+        for step, share, dots in zip(self.steps, self.outside, self.artefacts):
+            if share > self.outside_limit or dots > self.artefact_limit:
                 break
             last = step
         return last
 
+    @property
+    def stopped_by(self) -> str | None:
+        """What ends the clean range: ``"outside"``, ``"artefacts"`` (both: ``"outside"``), or
+        None when the edit stays clean over every step swept."""
+        for share, dots in zip(self.outside, self.artefacts):
+            if share > self.outside_limit:
+                return "outside"
+            if dots > self.artefact_limit:
+                return "artefacts"
+        return None
+
     def at(self, step: float) -> dict[str, float]:
-        """``{"step", "change", "leakage", "outside"}`` (and ``"identity"``, when measured) at
-        one of the swept steps."""
+        """``{"step", "change", "leakage", "outside", "artefacts"}`` (and ``"identity"``, when
+        measured) at one of the swept steps."""
         i = self.steps.index(step)
         row = {"step": step, "change": self.change[i], "leakage": self.leakage[i],
-               "outside": self.outside[i]}  # fmt: skip
+               "outside": self.outside[i], "artefacts": self.artefacts[i]}  # fmt: skip
         if self.identity:
             row["identity"] = self.identity[i]
         return row
 
     @property
     def clean(self) -> bool:
-        """The edit reaches ``rise`` and, at that step, stays within both limits."""
+        """The edit reaches ``rise`` and, at that step, stays within every limit."""
         if self.reach is None:
             return False
         row = self.at(self.reach)
-        return row["outside"] <= self.outside_limit and row["leakage"] <= self.leakage_limit
+        return (row["outside"] <= self.outside_limit and row["leakage"] <= self.leakage_limit
+                and row["artefacts"] <= self.artefact_limit)  # fmt: skip
 
     def __str__(self) -> str:
         if self.reach is None:
@@ -265,14 +283,19 @@ class EditSweep:
         row = self.at(self.reach)
         kept = f", identity {row['identity']:.3f}" if "identity" in row else ""
         return (f"{self.target}: {self.rise:+.2f} at {self.reach:g} sigma, outside "
-                f"{100 * row['outside']:.1f}%, leakage {row['leakage']:.3f}{kept}; clean until "
-                f"{self.clean_until:g} sigma")  # fmt: skip
+                f"{100 * row['outside']:.1f}%, leakage {row['leakage']:.3f}, artefacts "
+                f"{signed_percent(row['artefacts'])}{kept}; clean until {self.clean_until:g} sigma")  # fmt: skip
+
+
+def signed_percent(share: float) -> str:
+    """A signed share as a percentage to one decimal, with no "-0.0%"."""
+    return f"{round(100 * share, 1) + 0.0:+.1f}%"
 
 
 @torch.no_grad()
 def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma: float,
                steps=SWEEP_STEPS, rise: float = 0.5, outside_limit: float = 0.05,
-               leakage_limit: float = 0.05, batch_size: int = 64,
+               leakage_limit: float = 0.05, artefact_limit: float = 0.01, batch_size: int = 64,
                identity: Embedder | None = None) -> EditSweep:  # fmt: skip
     """Measure the edit ``codes + step * sigma * unit(direction)`` at each of ``steps``.
 
@@ -287,7 +310,8 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
         sigma: the latent distance of one unit of ``steps`` (:func:`fel.directions.spread` of
             the training codes along ``direction``), > 0.
         steps: strengths in sigma, > 0 and ascending.
-        rise, outside_limit, leakage_limit: stored in the result (see :class:`EditSweep`).
+        rise, outside_limit, leakage_limit, artefact_limit: stored in the result (see
+            :class:`EditSweep`).
         batch_size: faces decoded at once.
         identity: an identity embedder (:func:`fel.identity.load_pretrained`), to measure at
             each step how far the edit kept the person (``EditSweep.identity``).
@@ -308,17 +332,20 @@ def sweep_edit(model, predictor: Predictor, codes, direction, target: str, sigma
 
     before = faces(codes)
     p0 = _predict_all(predictor, before, batch_size)
-    change, leakage, outside, kept = [], [], [], []
+    dots0 = speckles(before)
+    change, leakage, outside, artefacts, kept = [], [], [], [], []
     for step in steps:
         after = faces(codes + step * sigma * d)
         delta = _predict_all(predictor, after, batch_size) - p0
         change.append(float(delta[:, column].mean()))
         leakage.append(float(delta[:, others].abs().mean()) if others else 0.0)
         outside.append(changed_outside(before, after))
+        artefacts.append(speckles(after) - dots0)
         if identity is not None:
             kept.append(identity_similarity(identity, before, after))
     return EditSweep(target, float(sigma), steps, tuple(change), tuple(leakage), tuple(outside),
-                     rise, outside_limit, leakage_limit, tuple(kept))  # fmt: skip
+                     tuple(artefacts), rise, outside_limit, leakage_limit, artefact_limit,
+                     tuple(kept))  # fmt: skip
 
 
 def lacking(predictor: Predictor, images: Tensor, attributes, below: float = 0.3,

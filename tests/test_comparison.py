@@ -263,10 +263,48 @@ def test_sweep_edit_finds_the_step_and_where_the_edit_stops_being_clean():
     assert sweep.leakage[2] == pytest.approx(0.09)  # Male moves with the border
     # the inner face fills INNER_FACE's box at 20 px, so every pixel outside it is border
     assert sweep.outside == (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
-    assert sweep.clean_until == 3 and not sweep.clean
+    # Flat faces, no dots; but once the inner square stands 0.25 above the border (from 4 sigma:
+    # 0.44 against 0.12), its 4 sharp corners do stand out from their 3x3 medians: 4 of 144
+    assert sweep.artefacts == pytest.approx((0, 0, 0, 4 / 144, 4 / 144, 4 / 144))
+    assert sweep.clean_until == 3 and sweep.stopped_by == "outside" and not sweep.clean
     assert "5 sigma" in str(sweep)
     never = sweep_edit(EdgeModel(), InnerPredictor(), codes, direction, "Smiling", sigma, steps=[1])
     assert never.reach is None and "never reaches" in str(never)
+
+
+class DottedModel(nn.Module):
+    """decode: z [B, 2] -> 3x20x20 grey images with dots of height z[:, 0] on every third pixel
+    of every third row inside INNER_FACE's box (rows 7-18, columns 4-15 at 20 px): 16 of its 144
+    pixels."""
+
+    def decode(self, z):
+        x = torch.full((len(z), 3, 20, 20), 0.5)
+        x[:, :, 7:19:3, 4:16:3] += z[:, 0, None, None, None]
+        return x
+
+
+class DotPredictor(InnerPredictor):
+    """'Smiling' = the height of one of DottedModel's dots; 'Male' = the border's."""
+
+    def predict(self, images):
+        return torch.stack([images[:, 0, 13, 10], images[:, 0, 0, 0]], 1)
+
+
+def test_sweep_edit_stops_the_clean_range_where_the_edit_breaks_into_dots():
+    # 0.1 per sigma: the dots stand out by more than 0.25 from 3 sigma on (16 of 144 pixels),
+    # and P(Smiling) rises by +0.5 at 5 sigma
+    def sweep(**limits):
+        return sweep_edit(DottedModel(), DotPredictor(), torch.zeros(4, 2), torch.tensor([1.0, 0]),
+                          "Smiling", 0.1, steps=[1, 2, 3, 4, 5], **limits)  # fmt: skip
+
+    dotted = sweep()
+    assert dotted.outside == (0.0,) * 5
+    assert dotted.artefacts == pytest.approx((0, 0, 16 / 144, 16 / 144, 16 / 144))
+    assert dotted.reach == 5 and dotted.at(5)["artefacts"] == pytest.approx(16 / 144)
+    assert dotted.clean_until == 2 and dotted.stopped_by == "artefacts" and not dotted.clean
+    assert "artefacts +11.1%" in str(dotted)
+    lenient = sweep(artefact_limit=0.2)
+    assert lenient.clean_until == 5 and lenient.stopped_by is None and lenient.clean
 
 
 def test_sweep_edit_and_lacking_refuse_bad_input():

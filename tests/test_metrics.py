@@ -14,6 +14,7 @@ from fel.metrics import (
     edit_report,
     preservation,
     region_mask,
+    speckles,
 )
 
 
@@ -98,3 +99,25 @@ def test_changed_outside_counts_pixels_outside_the_inner_face_by_any_channel():
     assert changed_outside(before, after, threshold=0.25) == 0.0
     with pytest.raises(ValueError, match="differ in shape"):
         changed_outside(before, after[:1])
+
+
+def test_speckles_count_isolated_dots_in_the_inner_face_and_pass_edges():
+    # INNER_FACE at 20 px: rows 7-18, columns 4-15, 144 pixels
+    flat = torch.full((2, 3, 20, 20), 0.5)
+    assert speckles(flat) == 0.0
+    dotted = flat.clone()
+    dotted[0, 1, 8, 5] = 1.0  # one green dot
+    dotted[1, :, 12, 10] = 0.0  # one black dot
+    dotted[1, :, 2, 2] = 1.0  # outside the box: not counted
+    dotted[0, 0, 14, 14] = 0.7  # stands out by 0.2 only
+    assert speckles(dotted) == pytest.approx(2 / 288)
+    assert speckles(dotted, threshold=0.15) == pytest.approx(3 / 288)
+    edge, band = flat.clone(), flat.clone()
+    edge[:, :, :, 10:] = 1.0  # a straight edge through the box
+    band[:, :, 12:14, :] = 0.0  # a band two pixels wide
+    assert speckles(edge) == 0.0 and speckles(band) == 0.0
+    line = flat.clone()
+    line[:, :, 12, :] = 1.0  # a one-pixel line is a row of dots to a 3x3 median
+    assert speckles(line) == pytest.approx(12 / 144)
+    with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
+        speckles(flat[:, 0])
