@@ -229,9 +229,11 @@ else:
 #
 # How far may a slider go? Far enough to show the change, not so far that the edit spills onto
 # the hair and background. `sweep_edit` measures both on fresh faces that lack the attribute:
-# the step that raises the predicted probability by +0.5, and the step at which more than 5% of
-# the pixels outside the inner face (brows to chin) move by more than 0.1. The slider stops there
-# (or at 4 σ).
+# the step that raises the predicted probability by +0.5, and the last step before the edit
+# spills or breaks: more than 5% of the pixels outside the inner face (brows to chin) move by more
+# than 0.1, or more than 1% of the inner face turns into isolated dots, pixels that stand out
+# from their 3×3 neighbourhood (`fel.metrics.speckles`; a model pushed too far breaks up like
+# that). The slider stops there (or at 4 σ).
 
 # %%
 from fel.comparison import lacking, sweep_edit

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -559,7 +559,8 @@ plt.show()
 # **raw** boundary, and the **conditional** one (smile with the mouth held, mouth with the smile
 # held). Each range ends where its default edit stops being clean: the sweep below, on fresh
 # samples without the attribute at the editor's truncation, finds where more than 5% of the
-# pixels outside the inner face start to move (at most 4σ). Switch a slider to "raw" and drag it
+# pixels outside the inner face start to move or more than 1% inside it turn into dots (at most
+# 4σ; notebook 03, section 5). Switch a slider to "raw" and drag it
 # to its end to see why raw is not the default: the hair and the head's shape go with the smile.
 # The editor starts from the first inverted test face; "random face" draws a new W code. The
 # status line gives the identity cosine between the original and the edit (notebook 03,

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -357,33 +357,35 @@ plt.show()
 #
 # The same `LatentEditor` as for the VAE: any model with `encode`/`decode` works. As in notebooks
 # 03 and 04, slider units are σ, the spread of the training codes along each direction, and each
-# range ends where the edit stops being clean (more than 5% of the pixels outside the inner face
-# move), measured on fresh test faces without the attribute. The smile slider offers the raw
-# vector (the default) and the one orthogonal to mouth-open as a choice.
+# range ends where the edit stops being clean, measured on fresh test faces without the
+# attribute. The smile slider offers the raw vector (the default) and the one orthogonal to
+# mouth-open as a choice.
 #
-# One thing the sweep cannot see: the pixels *inside* the face. Past about 2.5σ Glow's smile and
-# mouth edits break into speckles of saturated red and white around the teeth (look at the end
-# columns of the README's Glow strip), first on faces that already smile a little: the code has
-# left the region the flow was trained on, and its inverse amplifies that. The outside-pixel
-# measure looks only at hair, forehead and background, so it calls these edits clean up to 4σ or
-# more. Glow's sliders therefore stop at 2.5σ at most. It starts on a test face
-# that shows none of the edited attributes. A Glow decode is a full reverse pass through 32 steps
-# (the timing printed below): slower than the VAE's decoder, still interactive on a CPU. The
-# status line says whether the edit still shows the same person (notebook 03, section 5).
+# Glow shows why "clean" must look *inside* the face too. Past about 2.5σ its smile and mouth
+# edits break into dots of saturated red and white around the teeth (the end columns of the
+# README's Glow strip), first on faces that already smile a little: the code has left the region
+# the flow was trained on, and its inverse amplifies that. Hair and background do not move, so
+# the outside-pixel measure alone calls these edits clean to 4σ and beyond. The sweep also counts
+# the dots an edit adds inside the face (`fel.metrics.speckles`: pixels that stand out from their
+# 3×3 neighbourhood's median, which the edges of teeth and lips do not) and ends the clean range
+# where they pass 1% of the inner face; the printout gives each sweep's dots at its +0.5 step.
+# The editor starts on a test face that shows none of the edited attributes. A Glow decode is a
+# full reverse pass through 32 steps (the timing printed below): slower than the VAE's decoder,
+# still interactive on a CPU. The status line says whether the edit still shows the same person
+# (notebook 03, section 5).
 
 # %%
 from fel.comparison import lacking, sweep_edit
 from fel.directions import spread
 
 EDITS = ["Smiling", "Mouth_Slightly_Open", "Narrow_Eyes", "Eyeglasses"]
-GLOW_LIMIT = 2.5  # beyond it the mouth breaks into speckles (see the text above)
 ranges = {}
 for a in EDITS:
     fresh = z_test[lacking(clf, test_x, a, at_least=16)[:16]]
     sweep = sweep_edit(model, clf, fresh, directions[a], a, spread(z_train, directions[a]),
-                       steps=[1, 2, 3, 4])  # fmt: skip
+                       steps=[1, 1.5, 2, 2.5, 3, 3.5, 4])  # fmt: skip
     print(sweep)
-    end = min(max(sweep.clean_until, 1.0), GLOW_LIMIT)
+    end = min(max(sweep.clean_until, 1.0), 4.0)
     ranges[a] = (-end, end)
 edit_dirs = {"Smiling": {"raw": directions["Smiling"], "orthogonal to mouth": smile_only},
              **{a: directions[a] for a in EDITS[1:]}}  # fmt: skip
