@@ -171,7 +171,7 @@ def _train_gan(args: argparse.Namespace) -> None:
 
     root = _dataset_root(args)
     options = ("z_dim", "w_dim", "mapping_layers", "g_channels", "d_channels", "r1_gamma",
-               "r1_every", "ema_decay")  # fmt: skip
+               "r1_every", "ema_decay", "augment")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
     classifier = None
@@ -618,6 +618,11 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--r1-every", type=int, help="lazy R1: every k-th step (default: 4)")
     gan.add_argument(
         "--ema-decay", type=float, help="generator average's decay per step (default: 0.999)"
+    )
+    gan.add_argument(
+        "--augment",
+        help="DiffAugment transforms of every image the discriminator sees, comma-separated, from "
+        "color, translation, cutout (default: none)",
     )
     course = train_cmds.add_parser(
         "course",

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fel.interface_gan.augment import augment, parse_policy
 from fel.interface_gan.inversion import invert
 
 #: Gain of LeakyReLU(0.2) that keeps activations at unit variance (StyleGAN's sqrt(2)).
@@ -62,6 +63,9 @@ class GANConfig:
     r1_every: int = 4  # lazy R1: every k-th step, scaled by k
     ema_decay: float = 0.999  # generator_ema's decay per step (ramped up over the first steps)
     w_avg_beta: float = 0.995  # decay of the running mean of W used by truncation
+    # DiffAugment transforms of every image D sees, e.g. "color,translation,cutout" ("" = none;
+    # fel.interface_gan.augment)
+    augment: str = ""
 
     def __post_init__(self) -> None:
         self.g_channels, self.d_channels = tuple(self.g_channels), tuple(self.d_channels)
@@ -76,6 +80,7 @@ class GANConfig:
                 )
         if self.r1_every < 1 or not 0 <= self.ema_decay < 1 or not 0 <= self.w_avg_beta < 1:
             raise ValueError("r1_every must be >= 1, ema_decay and w_avg_beta in [0, 1)")
+        parse_policy(self.augment)
 
 
 def _config(config: GANConfig | None, overrides: dict) -> GANConfig:
@@ -373,7 +378,9 @@ class GAN(nn.Module):
 
         fake = G(z). D's loss, ``softplus(D(fake.detach())) + softplus(-D(real))`` plus every
         ``r1_every`` steps the lazy R1 penalty ``r1_every * gamma / 2 * |grad_x D(real)|^2``,
-        reaches only D's parameters. G's non-saturating loss ``softplus(-D'(fake))`` is taken
+        reaches only D's parameters. With ``config.augment``, D sees every image, real or fake,
+        through its own random DiffAugment draw (R1 is taken at the augmented reals, as in ADA),
+        and G's loss is backpropagated through the fakes' transform. G's non-saturating loss ``softplus(-D'(fake))`` is taken
         through D' = D with *detached* parameters (``torch.func.functional_call``), so it reaches
         only G's parameters. Their sum, backpropagated once, gives each network exactly the
         gradient of its own loss.
@@ -395,16 +402,18 @@ class GAN(nn.Module):
         w = self.generator.mapping(z)
         fake = self.generator.synthesis(w)
         with_r1 = c.r1_gamma > 0 and int(self.step) % c.r1_every == 0
-        real = real.detach().requires_grad_(with_r1)
+        real = augment(real.detach(), c.augment).detach().requires_grad_(with_r1)
         real_logit = self.discriminator(real)
-        fake_logit = self.discriminator(fake.detach())
+        fake_logit = self.discriminator(augment(fake.detach(), c.augment))
         d_loss = F.softplus(fake_logit).mean() + F.softplus(-real_logit).mean()
         r1_loss = real_logit.new_zeros(())
         if with_r1:
             (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
             r1_loss = c.r1_every * c.r1_gamma / 2 * grad.square().flatten(1).sum(1).mean()
         frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
-        g_loss = F.softplus(-torch.func.functional_call(self.discriminator, frozen, (fake,))).mean()
+        fake_seen = augment(fake, c.augment)
+        g_loss = F.softplus(-torch.func.functional_call(self.discriminator, frozen, (fake_seen,)))
+        g_loss = g_loss.mean()
         return {"loss": d_loss + r1_loss + g_loss, "d_loss": d_loss, "r1_loss": r1_loss,
                 "g_loss": g_loss, "real_logit": real_logit.detach().mean(),
                 "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
