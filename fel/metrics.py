@@ -152,8 +152,9 @@ def edit_report(
             :func:`identity_similarity` of ``before`` and ``after``.
 
     Returns:
-        {"target_change", "leakage", "preservation", "changes": {attribute: mean change}}
-        (and "identity")
+        {"target_change", "leakage", "preservation", "artefacts", "changes": {attribute: mean
+        change}} (and "identity"); "artefacts" is the share of inner-face pixels that are dots
+        after the edit minus the share before (:func:`speckles`): what the edit broke up.
     """
     target = check_attribute(target, predictor.attr_names)
     attributes = list(attributes or modelled_attributes(predictor))
@@ -167,6 +168,7 @@ def edit_report(
         "target_change": float(delta[predictor.attr_names.index(target)]),
         "leakage": float(abs_delta[others].mean()) if others else 0.0,
         "preservation": preservation(before, after, EDIT_REGIONS.get(target)),
+        "artefacts": speckles(after) - speckles(before),
         "changes": {a: float(delta[i]) for a, i in idx.items()},
     }
     if identity is not None:

@@ -38,7 +38,22 @@ def test_an_edit_inside_its_region_scores_as_intended():
     assert r["target_change"] == pytest.approx(1.0)
     assert r["leakage"] == pytest.approx(0.0)
     assert r["preservation"] == pytest.approx(0.0)
+    assert r["artefacts"] == 0.0  # a solid block: its edges are no dots
     assert r["changes"] == {"Smiling": pytest.approx(1.0), "Male": 0.0, "Young": 0.0}
+
+
+def test_an_edit_that_breaks_up_the_face_shows_its_dots_and_only_those_it_added():
+    # INNER_FACE at 32 px: rows 12-29, columns 7-24, 324 pixels per face
+    before = torch.full((2, 3, 32, 32), 0.5)
+    before[:, :, 20, 12] = 1.0  # one dot in both faces before the edit
+    after = before.clone()
+    after[0, :, 14, 10] = after[0, 2, 25, 20] = 0.0  # the edit adds two dots to face 0 ...
+    after[1, :, 2, 2] = 1.0  # ... and one to face 1 outside the inner face, which is not counted
+    r = edit_report(BrightnessPredictor(), before, after, "Smiling")
+    assert r["artefacts"] == pytest.approx(2 / 648)
+    assert edit_report(BrightnessPredictor(), after, before, "Smiling")["artefacts"] == (
+        pytest.approx(-2 / 648)
+    )
 
 
 def test_an_edit_that_spills_shows_leakage_and_poor_preservation():
