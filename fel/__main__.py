@@ -170,8 +170,8 @@ def _train_gan(args: argparse.Namespace) -> None:
     from fel.interface_gan import GANConfig, train_gan
 
     root = _dataset_root(args)
-    options = ("z_dim", "w_dim", "mapping_layers", "g_channels", "d_channels", "r1_gamma",
-               "r1_every", "ema_decay", "augment")  # fmt: skip
+    options = ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "g_channels", "d_channels",
+               "r1_gamma", "r1_every", "ema_decay", "augment")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
     classifier = None
@@ -604,6 +604,11 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--z-dim", type=int, help="Z size (default: 128)")
     gan.add_argument("--w-dim", type=int, help="W size (default: 128)")
     gan.add_argument("--mapping-layers", type=int, help="layers of the mapping MLP (default: 4)")
+    gan.add_argument(
+        "--mapping-lr-mul",
+        type=float,
+        help="the mapping MLP's learning rate relative to the rest's (default: 0.01, StyleGAN's)",
+    )
     gan.add_argument(
         "--g-channels",
         type=_ints,

@@ -388,7 +388,8 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
             "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--max-steps", "4",
-            "--warmup", "1", "--export", str(tmp_path / "gan.pt")]  # fmt: skip
+            "--warmup", "1", "--augment", "translation,cutout", "--mapping-lr-mul", "0.1",
+            "--export", str(tmp_path / "gan.pt")]  # fmt: skip
     assert main(args) == 0
     assert "Fréchet distance" in capsys.readouterr().out
     assert (tmp_path / "run" / "samples_final.png").exists()
@@ -398,6 +399,8 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     test = shipped["meta"]["test"]
     assert test["n"] > 0 and np.isfinite(test["fd"]) and np.isfinite(test["fd_real"])
     assert shipped["meta"]["train_config"]["betas"] == (0.0, 0.99)
+    assert shipped["config"]["augment"] == "translation,cutout"
+    assert shipped["config"]["mapping_lr_mul"] == 0.1
     model = load(tmp_path / "gan.pt", device="cpu")
     from_run = load(tmp_path / "run" / "last.pt", device="cpu")  # a run's whole GAN state
     z = model.sample_latent(2, torch.Generator().manual_seed(0))
@@ -410,7 +413,8 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     from fel.interface_gan import train_gan
 
     config = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
-                       d_channels=(32, 16, 8))  # fmt: skip
+                       d_channels=(32, 16, 8), augment="translation,cutout",
+                       mapping_lr_mul=0.1)  # fmt: skip
     plain = TrainConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=1)  # Adam's own betas
     result = train_gan(root, tmp_path / "python", plain, config, max_steps=4)
     assert result["meta"]["train_config"] == shipped["meta"]["train_config"]
