@@ -399,8 +399,8 @@ def score_edit(
         identity: an identity embedder, for :func:`fel.metrics.edit_report`'s ``identity``.
 
     Returns:
-        :func:`fel.metrics.edit_report`'s ``target_change``, ``leakage``, ``preservation`` and
-        ``changes`` (and ``identity``), plus, with ``faces``:
+        :func:`fel.metrics.edit_report`'s ``target_change``, ``leakage``, ``preservation``,
+        ``artefacts`` and ``changes`` (and ``identity``), plus, with ``faces``:
 
         * ``counterfactual_error``: mean absolute pixel distance between ``after`` and the true
           rendering of each face with its factor moved as much as the predictor's factor head

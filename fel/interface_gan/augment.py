@@ -3,9 +3,8 @@
 A discriminator that memorises its training faces stops telling the generator what the data
 holds. DiffAugment shows it only randomly transformed images, real and generated alike, and
 backpropagates the generator's loss through the transform, so the generator is still asked for
-untransformed faces. These transforms, always applied, do not leak into the generated faces: the
-distribution of transformed images still determines that of the originals (Karras et al. 2020,
-ADA, section 2). Each image gets its own draw:
+untransformed faces. DiffAugment applies these three to every image and reports that the generated
+faces do not take them on (no shifted, cut or recoloured samples). Each image gets its own draw:
 
 * ``color``: brightness + U(-0.5, 0.5); saturation x U(0, 2) about the pixel's grey;
   contrast x U(0.5, 1.5) about the image mean (images in [-1, 1]);

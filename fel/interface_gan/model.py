@@ -402,7 +402,7 @@ class GAN(nn.Module):
         w = self.generator.mapping(z)
         fake = self.generator.synthesis(w)
         with_r1 = c.r1_gamma > 0 and int(self.step) % c.r1_every == 0
-        real = augment(real.detach(), c.augment).detach().requires_grad_(with_r1)
+        real = augment(real, c.augment).detach().requires_grad_(with_r1)
         real_logit = self.discriminator(real)
         fake_logit = self.discriminator(augment(fake.detach(), c.augment))
         d_loss = F.softplus(fake_logit).mean() + F.softplus(-real_logit).mean()
