@@ -1,5 +1,6 @@
 """fel.processes: the worker pool of the data passes."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from fel.processes import keep_freed_memory, map_chunks, process_pool
 
 def _rss() -> int:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _worker_settings(_: int) -> tuple[int, int]:
@@ -38,12 +39,13 @@ def test_workers_run_one_torch_thread_and_keep_freed_memory():
 
 
 _RSS_AFTER_FREE = """
+import os
 import sys
 import numpy as np
 from fel.processes import keep_freed_memory
 def rss():
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 block = np.ones(48 << 20, np.uint8)  # 48 MiB, touched

@@ -378,12 +378,12 @@ class GAN(nn.Module):
 
         fake = G(z). D's loss, ``softplus(D(fake.detach())) + softplus(-D(real))`` plus every
         ``r1_every`` steps the lazy R1 penalty ``r1_every * gamma / 2 * |grad_x D(real)|^2``,
-        reaches only D's parameters. With ``config.augment``, D sees every image, real or fake,
-        through its own random DiffAugment draw (R1 is taken at the augmented reals, as in ADA),
-        and G's loss is backpropagated through the fakes' transform. G's non-saturating loss ``softplus(-D'(fake))`` is taken
+        reaches only D's parameters. G's non-saturating loss ``softplus(-D'(fake))`` is taken
         through D' = D with *detached* parameters (``torch.func.functional_call``), so it reaches
         only G's parameters. Their sum, backpropagated once, gives each network exactly the
-        gradient of its own loss.
+        gradient of its own loss. With ``config.augment``, D sees every image, real or fake,
+        through its own random DiffAugment draw (R1 is taken at the augmented reals, as in ADA),
+        and G's loss is backpropagated through the fakes' transform.
 
         Args:
             real: images [B, 3, S, S] in [0, 1].
