@@ -299,7 +299,7 @@ def _bench_edits(args: argparse.Namespace) -> None:
 def _bench_coverage(args: argparse.Namespace) -> None:
     from fel.bench import bench_coverage
 
-    bench_coverage(args.checkpoints, root=args.root, n=args.n)
+    bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw)
 
 
 def _bench_faces(args: argparse.Namespace) -> None:
@@ -470,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more generators to compare with the shipped one (exported or last.pt)")  # fmt: skip
     _add_root(bcover)
     bcover.add_argument("--n", type=int, default=1000, help="faces per set (default: %(default)s)")
+    bcover.add_argument("--raw", action="store_true",
+                        help="also the trained generator's own weights of each run's last.pt, "
+                        "under their moving average (what ships)")  # fmt: skip
     bcover.set_defaults(run=_bench_coverage)
     bfaces = bench_cmds.add_parser(
         "faces",

@@ -387,12 +387,14 @@ def bench_faces(upsample: int = 4, lfw_angles: Sequence[float] = (0, 20)) -> str
 
 
 def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
-                   n: int = 1000) -> str:  # fmt: skip
+                   n: int = 1000, raw: bool = False) -> str:  # fmt: skip
     """What the GAN draws against what the data has (goal: each attribute at >= 0.5x its rate
     in the data), and its Fréchet distance, for the shipped generator and each of
     ``checkpoints`` (exported files or runs' ``last.pt``): :func:`fel.interface_gan.recipe.coverage`
     and ``evaluate`` over ``n`` faces at psi 1 against the test split, in the shipped
-    predictor's eyes."""
+    predictor's eyes. With ``raw``, each of ``checkpoints`` (a run's ``last.pt``, which holds
+    both) gets a second row: the trained generator's own weights under their moving average,
+    which is what ships."""
 
     import fel
     from fel.checkpoints import resolve_checkpoint
@@ -405,15 +407,19 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     device = fel.device()
     predictor = load_classifier(device)
     start, rows, test = time.perf_counter(), [], {}
-    for path in [resolve_checkpoint(CHECKPOINT), *checkpoints]:
-        generator = load(path, device)
+    generators = [(resolve_checkpoint(CHECKPOINT), False)]
+    for path in checkpoints:  # each raw row right under its average's
+        generators += [(path, False), (path, True)] if raw else [(path, False)]
+    for path, weights_raw in generators:
+        generator = load(path, device, raw=weights_raw)
         size = generator.config.size
         if size not in test:
             test[size] = CelebA(root, split="test", size=size).images
         rates = coverage(generator, test[size], predictor, n=n)
         fd = evaluate(generator, test[size], predictor, n=n)["fd"]
         shown = os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
-        where = f"{shown} (step {generator.meta.get('step', '?')})"
+        which = ", raw G" if weights_raw else ""
+        where = f"{shown}{which} (step {generator.meta.get('step', '?')})"
         rows.append([where, f"{fd:.1f}"] + [
             f"{r['generated']:.3f} / {r['data']:.3f} ({r['ratio']:.2f}x)" for r in rates.values()
         ])  # fmt: skip

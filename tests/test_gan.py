@@ -406,6 +406,17 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     z = model.sample_latent(2, torch.Generator().manual_seed(0))
     assert model.decode(z).shape == (2, 3, 16, 16)
     assert torch.allclose(model.decode(z), from_run.decode(z), atol=2e-2)  # fp16 vs fp32
+    run_state = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    raw = load(tmp_path / "run" / "last.pt", device="cpu", raw=True)  # the trained G itself
+    for key, value in raw.state_dict().items():
+        torch.testing.assert_close(value, run_state[f"generator.{key}"], msg=key)
+    assert not torch.allclose(raw.decode(z), from_run.decode(z))  # 4 steps moved G off its average
+    with pytest.raises(ValueError, match="last.pt"):
+        load(tmp_path / "gan.pt", raw=True)  # an exported file has only the average
+    assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--raw",
+                 str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert "last.pt (step 4)" in table and "last.pt, raw G (step 4)" in table
     again = export({"model": load_checkpoint(tmp_path / "run" / "last.pt")["model"],
                     "config": shipped["config"], "meta": {}}, tmp_path / "again.pt")  # fmt: skip
     assert set(load_checkpoint(again)["model"]) == set(shipped["model"])

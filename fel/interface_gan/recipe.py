@@ -165,11 +165,16 @@ def save_grids(generator: Generator, out: Path, tag: str, seed: int = 0) -> None
     )
 
 
-def generator_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The ``generator_ema`` weights of a whole GAN's state dict (a run's ``last.pt``), without
-    the prefix; a generator's own state dict is returned as it is."""
-    prefix = "generator_ema."
-    if not any(k.startswith(prefix) for k in state):
+def generator_state(state: dict[str, torch.Tensor], raw: bool = False) -> dict[str, torch.Tensor]:
+    """The ``generator_ema`` weights (with ``raw``: the trained ``generator``'s own) of a whole
+    GAN's state dict (a run's ``last.pt``), without the prefix; a generator's own state dict is
+    returned as it is, and ``raw`` on one is refused (an exported file has only the average)."""
+    prefix = "generator." if raw else "generator_ema."
+    if not any(k.startswith("generator_ema.") for k in state):
+        if raw:
+            raise ValueError(
+                "raw=True needs a run's last.pt (a whole GAN); this checkpoint holds one generator"
+            )
         return state
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
@@ -233,15 +238,17 @@ def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return export_checkpoint({**payload, "model": generator_state(payload["model"])}, path)
 
 
-def load(path: str | os.PathLike, device: torch.device | str | None = None) -> Generator:
+def load(path: str | os.PathLike, device: torch.device | str | None = None,
+         raw: bool = False) -> Generator:  # fmt: skip
     """The generator of a checkpoint, in eval mode, on ``device`` (default fel.device()).
 
     ``path`` is an exported file (``export``, ``--export``) or a run's ``last.pt``, whose
-    ``generator_ema`` is taken; the checkpoint's metadata becomes ``generator.meta``.
+    ``generator_ema`` is taken (with ``raw``: the trained ``generator`` itself, which only a
+    ``last.pt`` holds); the checkpoint's metadata becomes ``generator.meta``.
     """
     payload = load_checkpoint(path)
     generator = Generator(GANConfig(**payload["config"]))
-    load_state(generator, generator_state(payload["model"]), str(path))
+    load_state(generator, generator_state(payload["model"], raw=raw), str(path))
     generator.meta = payload.get("meta", {})
     return generator.to(device or fel.device()).eval()
 
