@@ -407,18 +407,21 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     device = fel.device()
     predictor = load_classifier(device)
     start, rows, test = time.perf_counter(), [], {}
-    generators = [(resolve_checkpoint(CHECKPOINT), False)]
+    rows_to_measure = [(resolve_checkpoint(CHECKPOINT), False)]
     for path in checkpoints:  # each raw row right under its average's
-        generators += [(path, False), (path, True)] if raw else [(path, False)]
-    for path, weights_raw in generators:
-        generator = load(path, device, raw=weights_raw)
+        rows_to_measure += [(path, False), (path, True)] if raw else [(path, False)]
+    # every file is read before any is measured, so that a bad one stops the bench at once
+    generators = [
+        (path, is_raw, load(path, device, raw=is_raw)) for path, is_raw in rows_to_measure
+    ]
+    for path, is_raw, generator in generators:
         size = generator.config.size
         if size not in test:
             test[size] = CelebA(root, split="test", size=size).images
         rates = coverage(generator, test[size], predictor, n=n)
         fd = evaluate(generator, test[size], predictor, n=n)["fd"]
         shown = os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
-        which = ", raw G" if weights_raw else ""
+        which = ", raw G" if is_raw else ""
         where = f"{shown}{which} (step {generator.meta.get('step', '?')})"
         rows.append([where, f"{fd:.1f}"] + [
             f"{r['generated']:.3f} / {r['data']:.3f} ({r['ratio']:.2f}x)" for r in rates.values()

@@ -165,7 +165,8 @@ def save_grids(generator: Generator, out: Path, tag: str, seed: int = 0) -> None
     )
 
 
-def generator_state(state: dict[str, torch.Tensor], raw: bool = False) -> dict[str, torch.Tensor]:
+def generator_state(state: dict[str, torch.Tensor], raw: bool = False,
+                    source: str = "this checkpoint") -> dict[str, torch.Tensor]:  # fmt: skip
     """The ``generator_ema`` weights (with ``raw``: the trained ``generator``'s own) of a whole
     GAN's state dict (a run's ``last.pt``), without the prefix; a generator's own state dict is
     returned as it is, and ``raw`` on one is refused (an exported file has only the average)."""
@@ -173,7 +174,8 @@ def generator_state(state: dict[str, torch.Tensor], raw: bool = False) -> dict[s
     if not any(k.startswith("generator_ema.") for k in state):
         if raw:
             raise ValueError(
-                "raw=True needs a run's last.pt (a whole GAN); this checkpoint holds one generator"
+                f"{source} holds one generator, the average that is exported; its raw weights "
+                "are only in a run's last.pt (the whole GAN)"
             )
         return state
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -248,7 +250,7 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None,
     """
     payload = load_checkpoint(path)
     generator = Generator(GANConfig(**payload["config"]))
-    load_state(generator, generator_state(payload["model"], raw=raw), str(path))
+    load_state(generator, generator_state(payload["model"], raw, str(path)), str(path))
     generator.meta = payload.get("meta", {})
     return generator.to(device or fel.device()).eval()
 
