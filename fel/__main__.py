@@ -171,7 +171,8 @@ def _train_gan(args: argparse.Namespace) -> None:
 
     root = _dataset_root(args)
     options = ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "g_channels", "d_channels",
-               "r1_gamma", "r1_every", "ema_decay", "augment")  # fmt: skip
+               "r1_gamma", "r1_every", "ema_decay", "augment", "imle_weight",
+               "imle_pool", "imle_every", "imle_focus")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
     classifier = None
@@ -181,7 +182,7 @@ def _train_gan(args: argparse.Namespace) -> None:
         classifier = load_classifier(args.classifier, "cpu")
     result = train_gan(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data,
-                       classifier=classifier)  # fmt: skip
+                       classifier=classifier, init=args.init)  # fmt: skip
     _finish_training(args, result, lambda test: (
         f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
         f"{test['n']} faces (real vs real: {test['fd_real']:.4g})"
@@ -631,6 +632,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--augment",
         help="DiffAugment transforms of every image the discriminator sees, comma-separated, from "
         "color, translation, cutout (default: none)",
+    )
+    gan.add_argument(
+        "--imle-weight",
+        type=float,
+        help="weight of the coverage term: each real face pulls the nearest of --imle-pool x "
+        "batch extra fakes towards it, in mean squared pixel error (default: 0, off)",
+    )
+    gan.add_argument(
+        "--imle-pool", type=int, help="candidate fakes per real face of that term (default: 4)"
+    )
+    gan.add_argument(
+        "--imle-every", type=int, help="lazy coverage term: every k-th step (default: 4)"
+    )
+    gan.add_argument(
+        "--imle-focus",
+        type=float,
+        help="weight each real face of that term by softmax(focus x D(real)), so the faces the "
+        "generator covers least pull hardest (default: 0, equal weights)",
+    )
+    gan.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="fine-tune: start from another run's last.pt (same data and architecture) with a "
+        "fresh optimiser",
     )
     course = train_cmds.add_parser(
         "course",

@@ -106,18 +106,22 @@ def _restore_streams(train_state: dict[str, Any], d: Distributed, seed: int, ste
         torch.cuda.set_rng_state(saved[d.rank]["cuda"].cpu(), d.device)
 
 
-def _check_same_data(trained: dict | None, now: dict | None, last: Path) -> None:
-    """Refuse to resume ``last`` (a run trained on ``trained``) on other data (``now``): both are
-    :func:`fel.data.fingerprint.data_fingerprint` records, or None where unknown."""
+def check_same_data(trained: dict | None, now: dict | None, source: Path, doing: str = "resuming",
+                    advice: str | None = None) -> None:  # fmt: skip
+    """Refuse to go on from ``source`` (a run trained on ``trained``) on other data (``now``):
+    both are :func:`fel.data.fingerprint.data_fingerprint` records, or None where unknown.
+    ``doing`` names what would mix the two, ``advice`` what to do instead."""
     if not trained or not now or trained.get("fingerprint") == now.get("fingerprint"):
         return
     from fel.checkpoints import DataMismatchError
     from fel.data.fingerprint import describe
 
+    advice = advice or (
+        f"Train into another output folder, or delete {source.parent} to start this one afresh."
+    )
     raise DataMismatchError(
-        f"{last} was trained on {describe(trained)}, and this run trains on {describe(now)}: "
-        f"resuming would mix the two. Train into another output folder, or delete {last.parent} "
-        "to start this one afresh."
+        f"{source} was trained on {describe(trained)}, and this run trains on {describe(now)}: "
+        f"{doing} would mix the two. {advice}"
     )
 
 
@@ -345,7 +349,7 @@ def train(
     meta = dict(meta or {})
     if resume:
         state = load_checkpoint(last, map_location=d.device)
-        _check_same_data(state["meta"].get("data"), meta.get("data"), last)
+        check_same_data(state["meta"].get("data"), meta.get("data"), last)
         load_state(model, state["model"], str(last))
         optimizer.load_state_dict(state["train"]["optimizer"])
         scheduler.load_state_dict(state["train"]["scheduler"])

@@ -195,10 +195,91 @@ def test_loss_fn_works_through_a_ddp_style_wrapper():
         "d_loss",
         "r1_loss",
         "g_loss",
+        "imle_loss",
         "real_logit",
         "fake_logit",
     }
     assert int(gan.step) == 1 and gan.generator.w_avg.abs().sum() > 0
+
+
+@pytest.mark.parametrize("step", [0, 1], ids=["with_imle", "lazy_step_without"])
+def test_coverage_term_pulls_each_real_towards_its_nearest_fake_and_reaches_only_g(step):
+    torch.manual_seed(8)
+    gan = _perturb(GAN(TINY, imle_weight=0.7, imle_pool=3, imle_every=2), 0.05).double()
+    gan.step.fill_(step)
+    real = torch.rand(4, 3, 16, 16, dtype=torch.float64)
+    pool = torch.randn(12, 16, dtype=torch.float64)
+    # the oracle: every real against every candidate, one pair at a time
+    gen = gan.generator
+    with torch.no_grad():
+        fakes = [gen.synthesis(gen.mapping(pool[j : j + 1]))[0] for j in range(12)]
+    x = real * 2 - 1
+    nearest = [min(range(12), key=lambda j: float((fakes[j] - x[i]).square().sum()))
+               for i in range(4)]  # fmt: skip
+    assert len(set(nearest)) > 1  # the reals pick different fakes: a search with teeth
+    expected = sum((gen.synthesis(gen.mapping(pool[j : j + 1]))[0] - x[i]).square().mean()
+                   for i, j in enumerate(nearest)) / 4  # fmt: skip
+    g_ref = torch.autograd.grad(expected, list(gen.parameters()))
+    term = gan.coverage_loss(x, pool)
+    torch.testing.assert_close(term, expected)
+    term.backward()
+    for p, ref in zip(gen.parameters(), g_ref):
+        torch.testing.assert_close(p.grad, ref)
+    assert all(p.grad is None for p in gan.discriminator.parameters())
+    weights = torch.tensor([0.5, 2.0, 1.0, 0.5], dtype=torch.float64)
+    errors = [(gen.synthesis(gen.mapping(pool[j : j + 1]))[0] - x[i]).square().mean()
+              for i, j in enumerate(nearest)]  # fmt: skip
+    torch.testing.assert_close(gan.coverage_loss(x, pool, weights),
+                               sum(w * e for w, e in zip(weights, errors)) / 4)  # fmt: skip
+    # in the objective: every imle_every-th step, scaled by imle_every, each real weighted by
+    # B softmax(imle_focus D(real))
+    gan.config.imle_focus = 1.5
+    gan.zero_grad(set_to_none=True)
+    z = torch.randn(4, 16, dtype=torch.float64)
+    torch.manual_seed(10)
+    out = gan(real, z)
+    assert (out["imle_loss"] > 0) == (step == 0)
+    torch.testing.assert_close(
+        out["loss"], out["d_loss"] + out["r1_loss"] + out["g_loss"] + out["imle_loss"]
+    )
+    if step == 0:
+        torch.manual_seed(10)
+        drawn = torch.randn(12, 16).double()  # the pool forward drew
+        focus = torch.softmax(1.5 * gan.discriminator(x).detach(), 0) * 4
+        assert focus.max() / focus.min() > 1.01  # unequal weights: the check has teeth
+        expected = 2 * 0.7 * gan.coverage_loss(x, drawn, focus)
+        torch.testing.assert_close(out["imle_loss"], expected)
+    with pytest.raises(ValueError, match="imle_pool"):
+        GANConfig(imle_pool=0)
+
+
+def test_fine_tuning_starts_from_a_run_of_the_same_data_only(tmp_path):
+    from fel.checkpoints import DataMismatchError, load_checkpoint
+    from fel.interface_gan.recipe import start_from
+
+    torch.manual_seed(9)
+    data = TensorDataset(torch.rand(32, 3, 16, 16), torch.zeros(32, 40))
+    seen = {"dataset": "SynthFaces", "seed": 0, "images": 32, "fingerprint": "aaaa"}
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=1, **GAN_TRAIN)
+    train(GAN(TINY), loss_fn, data, cfg, tmp_path / "a", TINY.__dict__, {"data": seen},
+          dist_=CPU, max_steps=3)  # fmt: skip
+    last = tmp_path / "a" / "last.pt"
+    tuned = GAN(TINY, imle_weight=1.0)  # the objective may change, the architecture not
+    record = start_from(tuned, last, dict(seen))
+    assert record["path"] == str(last) and record["step"] == 3
+    for key, value in load_checkpoint(last)["model"].items():
+        torch.testing.assert_close(tuned.state_dict()[key], value, msg=key)
+    assert int(tuned.step) == 3  # the average goes on at its own decay
+    other = {**seen, "dataset": "CelebA", "fingerprint": "bbbb"}
+    with pytest.raises(DataMismatchError, match=r"last\.pt was trained on SynthFaces.*CelebA"):
+        start_from(GAN(TINY), last, other)
+    export({"model": load_checkpoint(last)["model"], "config": TINY.__dict__, "meta": {}},
+           tmp_path / "gan.pt")  # fmt: skip
+    with pytest.raises(ValueError, match=r"gan\.pt holds a generator alone"):
+        start_from(GAN(TINY), tmp_path / "gan.pt", seen)
+    wider = GANConfig(**{**TINY.__dict__, "g_channels": (32, 32, 8)})
+    with pytest.raises(Exception, match="shape"):
+        start_from(GAN(wider), last, seen)
 
 
 def test_a_few_training_steps_change_both_networks(tmp_path):
@@ -417,6 +498,20 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
                  str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "last.pt (step 4)" in table and "last.pt, raw G (step 4)" in table
+    # fine-tuning that run with the coverage term: its weights to start from, recorded
+    tune = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "tuned"), "--size", "16",
+            "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
+            "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--max-steps", "2",
+            "--warmup", "1", "--init", str(tmp_path / "run" / "last.pt"), "--imle-weight", "2",
+            "--imle-every", "1"]  # fmt: skip
+    assert main(tune) == 0
+    tuned = load_checkpoint(tmp_path / "tuned" / "last.pt")
+    assert tuned["meta"]["init"]["path"] == str(tmp_path / "run" / "last.pt")
+    assert tuned["meta"]["init"]["step"] == 4 and int(tuned["model"]["step"]) == 4 + 2
+    assert tuned["config"]["imle_weight"] == 2.0 and tuned["config"]["imle_every"] == 1
+    logged = [h["imle_loss"] for h in tuned["meta"]["history"] if "imle_loss" in h]
+    assert logged and all(v > 0 for v in logged)
+    capsys.readouterr()
     again = export({"model": load_checkpoint(tmp_path / "run" / "last.pt")["model"],
                     "config": shipped["config"], "meta": {}}, tmp_path / "again.pt")  # fmt: skip
     assert set(load_checkpoint(again)["model"]) == set(shipped["model"])

@@ -17,7 +17,10 @@ Codes in each space: **Z** codes are the Gaussian inputs (``sample_latent``, ``d
 
 :class:`GAN` holds both networks and an exponential moving average of the generator, so that
 ``fel.training.train`` trains it with its single optimiser; see ``GAN.forward`` for how each
-network gets only its own gradient.
+network gets only its own gradient. An optional coverage term (``imle_weight``,
+:meth:`GAN.coverage_loss`) pulls, for every real face, the nearest of a pool of fakes towards it:
+a rare mode that the discriminator has noticed but the generator never draws (glasses, in
+SynthFaces) then gets a gradient towards it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ class GANConfig:
     # DiffAugment transforms of every image D sees, e.g. "color,translation,cutout" ("" = none;
     # fel.interface_gan.augment)
     augment: str = ""
+    # Coverage term (IMLE, Li & Malik 2019; Inclusive GAN, Yu et al. 2020): each real face pulls
+    # the nearest of imle_pool x B extra fakes towards it, imle_weight x mean squared pixel error
+    # (0 = off). A mode D has noticed but G never draws gets a gradient towards it this way.
+    imle_weight: float = 0.0
+    imle_pool: int = 4
+    imle_every: int = 4  # lazy, as R1: every k-th step, scaled by k
+    # Reals weighted by B softmax(imle_focus D(real)): D's logit estimates log p_data / p_G, so
+    # the faces G covers least pull hardest (0: IMLE's equal weights).
+    imle_focus: float = 0.0
 
     def __post_init__(self) -> None:
         self.g_channels, self.d_channels = tuple(self.g_channels), tuple(self.d_channels)
@@ -80,6 +92,10 @@ class GANConfig:
                 )
         if self.r1_every < 1 or not 0 <= self.ema_decay < 1 or not 0 <= self.w_avg_beta < 1:
             raise ValueError("r1_every must be >= 1, ema_decay and w_avg_beta in [0, 1)")
+        if self.imle_weight < 0 or self.imle_pool < 1 or self.imle_every < 1 or self.imle_focus < 0:
+            raise ValueError(
+                "imle_weight and imle_focus must be >= 0, imle_pool and imle_every >= 1"
+            )
         parse_policy(self.augment)
 
 
@@ -383,7 +399,11 @@ class GAN(nn.Module):
         only G's parameters. Their sum, backpropagated once, gives each network exactly the
         gradient of its own loss. With ``config.augment``, D sees every image, real or fake,
         through its own random DiffAugment draw (R1 is taken at the augmented reals, as in ADA),
-        and G's loss is backpropagated through the fakes' transform.
+        and G's loss is backpropagated through the fakes' transform. With ``config.imle_weight``
+        G's loss gains, every ``imle_every`` steps, ``imle_every * imle_weight`` times
+        :meth:`coverage_loss` on the (unaugmented) reals, each weighted by ``B softmax(imle_focus
+        * real_logit)`` (the optimal D's logit is log p_data(x) / p_G(x): the reals G covers
+        least weigh most).
 
         Args:
             real: images [B, 3, S, S] in [0, 1].
@@ -391,13 +411,17 @@ class GAN(nn.Module):
                 process's share of the global batch under torchrun; see :meth:`_draw_z`).
 
         Returns:
-            scalars ``loss`` (the sum of the next three), ``d_loss`` (D's adversarial loss),
-            ``r1_loss`` (the penalty term, 0 on steps without it), ``g_loss``, ``real_logit``
+            scalars ``loss`` (the sum of the next four), ``d_loss`` (D's adversarial loss),
+            ``r1_loss`` (the penalty term, 0 on steps without it), ``g_loss``, ``imle_loss``
+            (the coverage term, 0 on steps without it), ``real_logit``
             and ``fake_logit`` (batch means); and ``w`` [B, w_dim], the fakes' W codes
             (detached), for :meth:`track`.
         """
         c = self.config
         real = real * 2 - 1
+        imle_loss, unaugmented, pool = real.new_zeros(()), real, None
+        if c.imle_weight > 0 and int(self.step) % c.imle_every == 0:
+            pool = self._draw_z(real.shape[0] * c.imle_pool, real.device).to(real.dtype)
         z = self._draw_z(real.shape[0], real.device) if z is None else z
         w = self.generator.mapping(z)
         fake = self.generator.synthesis(w)
@@ -414,9 +438,33 @@ class GAN(nn.Module):
         fake_seen = augment(fake, c.augment)
         g_loss = F.softplus(-torch.func.functional_call(self.discriminator, frozen, (fake_seen,)))
         g_loss = g_loss.mean()
-        return {"loss": d_loss + r1_loss + g_loss, "d_loss": d_loss, "r1_loss": r1_loss,
-                "g_loss": g_loss, "real_logit": real_logit.detach().mean(),
+        if pool is not None:
+            weights = torch.softmax(c.imle_focus * real_logit.detach(), 0) * real.shape[0]
+            term = self.coverage_loss(unaugmented, pool, weights)
+            imle_loss = c.imle_every * c.imle_weight * term
+        return {"loss": d_loss + r1_loss + g_loss + imle_loss, "d_loss": d_loss,
+                "r1_loss": r1_loss, "g_loss": g_loss, "imle_loss": imle_loss,
+                "real_logit": real_logit.detach().mean(),
                 "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
+
+    def coverage_loss(self, real: Tensor, pool: Tensor, weights: Tensor | None = None) -> Tensor:
+        """IMLE's term: for each real image, the mean squared pixel error of the nearest (in
+        pixels) of the pool's fakes, averaged over the reals (with ``weights``: their weighted
+        mean, sum_i weights_i err_i / B). The search runs without gradients; only the chosen
+        fakes are synthesised again with them, so the term reaches G alone.
+
+        Args:
+            real: images [B, 3, S, S] in [-1, 1] (the generator's range).
+            pool: Z codes [P, z_dim] of the candidate fakes.
+            weights: [B] per-real weights (detached), default all 1.
+        """
+        g = self.generator
+        with torch.no_grad():
+            fakes = torch.cat([g.synthesis(g.mapping(z)) for z in pool.split(real.shape[0])])
+            nearest = torch.cdist(real.flatten(1), fakes.flatten(1)).argmin(1)  # [B]
+        matched = g.synthesis(g.mapping(pool[nearest]))
+        errors = (matched - real).square().flatten(1).mean(1)
+        return errors.mean() if weights is None else (weights * errors).mean()
 
     def _draw_z(self, batch: int, device: torch.device) -> Tensor:
         """Z codes [batch, z_dim] for this process: under torchrun, rank 0 draws the whole

@@ -75,7 +75,8 @@ def loss_fn(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
     out = model(batch[0])
     gan.track(out["w"])
     return out["loss"], {
-        k: out[k].item() for k in ("d_loss", "r1_loss", "g_loss", "real_logit", "fake_logit")
+        k: out[k].item()
+        for k in ("d_loss", "r1_loss", "g_loss", "imle_loss", "real_logit", "fake_logit")
     }
 
 
@@ -184,7 +185,8 @@ def generator_state(state: dict[str, torch.Tensor], raw: bool = False,
 def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: TrainConfig = TRAINING,
               gan_config: GANConfig | None = None, resume: bool = False,
               max_steps: int | None = None, dataset_name: str = "synthfaces",
-              classifier: nn.Module | None = None) -> dict[str, Any]:  # fmt: skip
+              classifier: nn.Module | None = None,
+              init: str | os.PathLike | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the GAN on the train split of ``root``; after each epoch write a sample grid and
     score ``generator_ema`` on the valid split, and score it on the test split at the end.
 
@@ -197,6 +199,9 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     Args:
         classifier: the feature extractor of the Fréchet distances (default: the shipped
             attribute classifier).
+        init: another run's ``last.pt`` (same data, same architecture) to start from: this run
+            fine-tunes its networks and average with a fresh optimiser and its own step count
+            (see :func:`start_from`).
 
     Returns:
         the final checkpoint payload (``model``: the generator_ema state dict); ``meta["test"]``
@@ -216,13 +221,15 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     classifier = classifier or load_classifier(device="cpu")
     torch.manual_seed(train_config.seed)  # the initial weights follow --seed
     model = GAN(gan_config)
+    meta = data_meta(dataset_name, root, size, len(train_faces))
+    if init is not None:
+        meta["init"] = start_from(model, init, meta["data"], load_weights=not resume)
 
     def on_epoch_end(net: GAN, epoch: int) -> dict[str, float]:
         save_grids(net.generator_ema, out, f"epoch{epoch:03d}")
         r = evaluate(net.generator_ema, valid, classifier)
         return {"valid_fd": r["fd"], "valid_fd_real": r["fd_real"]}
 
-    meta = data_meta(dataset_name, root, size, len(train_faces))
     result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     result["model"] = generator_state(result["model"])
@@ -232,6 +239,31 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     result["meta"]["test"] = evaluate(model.generator_ema, test, classifier)
     save_grids(model.generator_ema, out, "final")
     return result
+
+
+def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
+               load_weights: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Load another run's whole GAN (both networks, the average, ``w_avg`` and the step that
+    sets the average's decay) into ``model``, refusing a run on other ``data`` (a
+    :func:`fel.data.fingerprint.data_fingerprint` record) and an exported file, which holds the
+    average alone. Returns what the new run records as ``meta["init"]``: the file, its step
+    and config. ``load_weights=False`` only checks and describes (a resumed fine-tune,
+    whose own ``last.pt`` already holds the weights).
+    """
+    from fel.training import check_same_data
+
+    path = Path(path)
+    state = load_checkpoint(path)
+    if not any(k.startswith("discriminator.") for k in state["model"]):
+        raise ValueError(
+            f"{path} holds a generator alone (an exported checkpoint); to fine-tune, start from a "
+            "run's last.pt, which keeps the discriminator and the optimised generator too"
+        )
+    check_same_data(state["meta"].get("data"), data, path, "fine-tuning it",
+                    "Start from a run on the data in use, or train from scratch.")  # fmt: skip
+    if load_weights:
+        load_state(model, state["model"], str(path))
+    return {"path": str(path), "step": state["meta"].get("step"), "config": state["config"]}
 
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
