@@ -300,7 +300,7 @@ def _bench_edits(args: argparse.Namespace) -> None:
 def _bench_coverage(args: argparse.Namespace) -> None:
     from fel.bench import bench_coverage
 
-    bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw)
+    bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw, why=args.why)
 
 
 def _bench_faces(args: argparse.Namespace) -> None:
@@ -474,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     bcover.add_argument("--raw", action="store_true",
                         help="also the trained generator's own weights of each run's last.pt, "
                         "under their moving average (what ships)")  # fmt: skip
+    bcover.add_argument("--why", action="store_true",
+                        help="for each run's last.pt: has its discriminator noticed each "
+                        "missing mode, and can its generator draw it at all (W inversion)?")  # fmt: skip
     bcover.set_defaults(run=_bench_coverage)
     bfaces = bench_cmds.add_parser(
         "faces",

@@ -387,21 +387,31 @@ def bench_faces(upsample: int = 4, lfw_angles: Sequence[float] = (0, 20)) -> str
 
 
 def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
-                   n: int = 1000, raw: bool = False) -> str:  # fmt: skip
+                   n: int = 1000, raw: bool = False, why: bool = False) -> str:  # fmt: skip
     """What the GAN draws against what the data has (goal: each attribute at >= 0.5x its rate
     in the data), and its Fréchet distance, for the shipped generator and each of
     ``checkpoints`` (exported files or runs' ``last.pt``): :func:`fel.interface_gan.recipe.coverage`
     and ``evaluate`` over ``n`` faces at psi 1 against the test split, in the shipped
     predictor's eyes. With ``raw``, each of ``checkpoints`` (a run's ``last.pt``, which holds
     both) gets a second row: the trained generator's own weights under their moving average,
-    which is what ships."""
+    which is what ships. With ``why``, a second table asks each of ``checkpoints`` (runs'
+    ``last.pt``) why (:func:`fel.interface_gan.recipe.why_dropped`): has D noticed the mode is
+    missing, and can the generator draw it at all?"""
 
     import fel
     from fel.checkpoints import resolve_checkpoint
     from fel.classifier import load_pretrained as load_classifier
     from fel.data import CelebA
     from fel.data.synthfaces import default_root
-    from fel.interface_gan.recipe import CHECKPOINT, COVERAGE_ATTRIBUTES, coverage, evaluate, load
+    from fel.interface_gan.recipe import (
+        CHECKPOINT,
+        COVERAGE_ATTRIBUTES,
+        coverage,
+        evaluate,
+        load,
+        load_run,
+        why_dropped,
+    )
 
     root = Path(root) if root else default_root()
     device = fel.device()
@@ -414,23 +424,46 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     generators = [
         (path, is_raw, load(path, device, raw=is_raw)) for path, is_raw in rows_to_measure
     ]
+    runs = [(path, load_run(path, device)) for path in checkpoints] if why else []
     for path, is_raw, generator in generators:
         size = generator.config.size
         if size not in test:
             test[size] = CelebA(root, split="test", size=size).images
         rates = coverage(generator, test[size], predictor, n=n)
         fd = evaluate(generator, test[size], predictor, n=n)["fd"]
-        shown = os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
         which = ", raw G" if is_raw else ""
-        where = f"{shown}{which} (step {generator.meta.get('step', '?')})"
+        where = f"{_shown(path)}{which} (step {generator.meta.get('step', '?')})"
         rows.append([where, f"{fd:.1f}"] + [
             f"{r['generated']:.3f} / {r['data']:.3f} ({r['ratio']:.2f}x)" for r in rates.values()
         ])  # fmt: skip
-    return print_table(
+    text = print_table(
         f"python -m fel bench coverage  ({machine()}, {device.type}, {n} faces at psi 1 per "
         f"generator against {n} test faces, P > 0.5; {time.perf_counter() - start:.0f} s)",
         ["generator", "FD", *(f"{a} (generated / data)" for a in COVERAGE_ATTRIBUTES)], rows,
     )  # fmt: skip
+    if not runs:
+        return text
+    start, rows = time.perf_counter(), []
+    for path, gan in runs:
+        size = gan.config.size
+        if size not in test:
+            test[size] = CelebA(root, split="test", size=size).images
+        found = why_dropped(gan, test[size], predictor, n=2 * n)
+        rows.append([f"{_shown(path)} (step {gan.meta.get('step', '?')})"] + [
+            f"{r['d_gap']:+.2f} / {r['drawable']:.2f}" for r in found.values()
+        ])  # fmt: skip
+    return text + "\n" + print_table(
+        f"why: D's mean logit on test faces with the attribute minus without ({2 * n} faces; "
+        "> 0: D has noticed the mode is missing) / share of 12 faces with it that the average "
+        f"generator can draw (W inversion, 300 steps, still P > 0.5); "
+        f"{time.perf_counter() - start:.0f} s",
+        ["run", *(f"{a} (D gap / drawable)" for a in COVERAGE_ATTRIBUTES)], rows,
+    )  # fmt: skip
+
+
+def _shown(path: Path | str) -> str:
+    """``path`` relative to the working directory when it lies under it."""
+    return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else str(path)
 
 
 def _timed(fn, arg, device) -> float:

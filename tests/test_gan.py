@@ -494,10 +494,13 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     assert not torch.allclose(raw.decode(z), from_run.decode(z))  # 4 steps moved G off its average
     with pytest.raises(ValueError, match=r"gan\.pt holds one generator.*last\.pt"):
         load(tmp_path / "gan.pt", raw=True)  # an exported file has only the average
-    assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--raw",
+    assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--raw", "--why",
                  str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "last.pt (step 4)" in table and "last.pt, raw G (step 4)" in table
+    assert "Eyeglasses (D gap / drawable)" in table
+    assert main(["bench", "coverage", "--root", str(root), "--why", str(tmp_path / "gan.pt")]) != 0
+    assert "gan.pt holds a generator alone" in capsys.readouterr().err  # refused before measuring
     # fine-tuning that run with the coverage term: its weights to start from, recorded
     tune = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "tuned"), "--size", "16",
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
@@ -621,3 +624,40 @@ def test_coverage_counts_what_the_generator_draws_against_the_data():
     assert rates["Bangs"]["ratio"] == pytest.approx(rates["Bangs"]["generated"] / 0.25)
     with pytest.raises(KeyError, match="Smilling"):
         coverage(g, real, _BrightnessPredictor(), attributes=("Smilling",), n=40)
+
+
+class _PatchPredictor:
+    """Predicts "Eyeglasses" when a face has a pure green 4x4 patch in its corner (which no
+    generator here can draw) and "Smiling" when it has none."""
+
+    attr_names = ["Eyeglasses", "Smiling"]
+
+    def predict(self, images):
+        corner = images[:, :, :4, :4].float().mean((2, 3))
+        patch = (corner[:, 1] > 0.9) & (corner[:, 0] < 0.1) & (corner[:, 2] < 0.1)
+        return torch.stack([0.05 + 0.9 * patch.float(), 0.95 - 0.9 * patch.float()], 1)
+
+
+class _MeanCritic(nn.Module):
+    def forward(self, x):
+        return 10 * x.mean((1, 2, 3))
+
+
+def test_why_dropped_asks_the_critic_and_the_inversion():
+    from fel.interface_gan.recipe import why_dropped
+
+    torch.manual_seed(11)
+    gan = _perturb(GAN(TINY), 0.05).eval()
+    gan.discriminator = _MeanCritic()
+    with torch.no_grad():
+        real = gan.generator_ema.decode(torch.randn(8, 16), psi=1.0)  # all drawable...
+    real[:3, :, :4, :4] = torch.tensor([0.0, 1.0, 0.0])[:, None, None]  # ...but the patch
+    found = why_dropped(gan, real, _PatchPredictor(), attributes=("Eyeglasses", "Smiling"),
+                        steps=200)  # fmt: skip
+    logit = 10 * (real * 2 - 1).mean((1, 2, 3))
+    assert found["Eyeglasses"]["with"] == 3 and found["Smiling"]["with"] == 5
+    assert found["Eyeglasses"]["d_gap"] == pytest.approx(float(logit[:3].mean() - logit[3:].mean()))
+    assert found["Smiling"]["d_gap"] == pytest.approx(float(logit[3:].mean() - logit[:3].mean()))
+    assert found["Eyeglasses"]["drawable"] == 0.0 and found["Smiling"]["drawable"] == 1.0
+    none = why_dropped(gan, real[3:], _PatchPredictor(), attributes=("Eyeglasses",), steps=1)
+    assert math.isnan(none["Eyeglasses"]["d_gap"]) and math.isnan(none["Eyeglasses"]["drawable"])

@@ -157,6 +157,50 @@ def coverage(generator: Generator, images, classifier: nn.Module,
     return out
 
 
+def why_dropped(gan: GAN, images, classifier: nn.Module, attributes=COVERAGE_ATTRIBUTES,
+                n: int = 2000, invert: int = 12, steps: int = 300,
+                batch_size: int = 250) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Why the generator misses an attribute, asked of a whole GAN (a run's ``last.pt``,
+    :func:`load_run`) on n real ``images``:
+
+    * ``d_gap``: D's mean logit on the real faces with the attribute minus on those without.
+      The optimal D's logit is log p_data(x) / p_G(x), so a gap well above 0 says that D has
+      noticed the mode is missing (and G's gradient should lead there); near 0, D cannot tell.
+    * ``drawable``: of ``invert`` real faces with the attribute (predicted P > 0.9), the share
+      whose inversion into W (:meth:`Generator.encode`, pixel loss, ``steps`` steps) the
+      predictor still calls positive. Near 0: ``generator_ema`` cannot draw it from any code;
+      high while :func:`coverage` is low: it can, but Z rarely maps there.
+
+    Returns:
+        ``{attribute: {"d_gap", "drawable", "with"}}`` (``with``: real faces with it among n;
+        nan where none, or no confident one, is there).
+    """
+    from fel.data.attributes import check_attribute
+
+    columns = {a: classifier.attr_names.index(check_attribute(a, classifier.attr_names))
+               for a in attributes}  # fmt: skip
+    device = model_device(gan)
+    real = torch.cat([x.float() for x in iter_batches(images[: min(n, len(images))], batch_size)])
+    with torch.no_grad():
+        p = torch.cat([classifier.predict(x.to(device)).cpu() for x in real.split(batch_size)])
+        logit = torch.cat([gan.discriminator(x.to(device) * 2 - 1).cpu()
+                           for x in real.split(batch_size)])  # fmt: skip
+    out = {}
+    for name, j in columns.items():
+        has, sure = p[:, j] > 0.5, (p[:, j] > 0.9).nonzero()[:invert, 0]
+        gap = float(logit[has].mean() - logit[~has].mean()) if 0 < has.sum() < len(p) else None
+        drawable = None
+        if len(sure):
+            w = gan.generator_ema.encode(real[sure].to(device), steps=steps, progress=False)
+            with torch.no_grad():
+                again = classifier.predict(gan.generator_ema.decode_w(w, psi=1.0))[:, j]
+            drawable = float((again > 0.5).float().mean())
+        nan = float("nan")
+        out[name] = {"d_gap": nan if gap is None else gap,
+                     "drawable": nan if drawable is None else drawable, "with": int(has.sum())}  # fmt: skip
+    return out
+
+
 @torch.no_grad()
 def save_grids(generator: Generator, out: Path, tag: str, seed: int = 0) -> None:
     """Write ``samples_{tag}.png``: 64 samples (8 x 8, psi = 1) from fixed, seeded Z codes."""
@@ -241,6 +285,27 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     return result
 
 
+def _whole_gan(path: Path) -> dict[str, Any]:
+    """A run's ``last.pt`` payload (the whole GAN); an exported file is refused by name."""
+    state = load_checkpoint(path)
+    if not any(k.startswith("discriminator.") for k in state["model"]):
+        raise ValueError(
+            f"{path} holds a generator alone (an exported checkpoint); this needs a run's "
+            "last.pt, which keeps the discriminator and the optimised generator too"
+        )
+    return state
+
+
+def load_run(path: str | os.PathLike, device: torch.device | str | None = None) -> GAN:
+    """The whole GAN of a run's ``last.pt`` (both networks and the average), in eval mode on
+    ``device`` (default fel.device()); ``gan.meta`` is the run's metadata."""
+    state = _whole_gan(Path(path))
+    gan = GAN(GANConfig(**state["config"]))
+    load_state(gan, state["model"], str(path))
+    gan.meta = state.get("meta", {})
+    return gan.to(device or fel.device()).eval()
+
+
 def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
                load_weights: bool = True) -> dict[str, Any]:  # fmt: skip
     """Load another run's whole GAN (both networks, the average, ``w_avg`` and the step that
@@ -253,12 +318,7 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
     from fel.training import check_same_data
 
     path = Path(path)
-    state = load_checkpoint(path)
-    if not any(k.startswith("discriminator.") for k in state["model"]):
-        raise ValueError(
-            f"{path} holds a generator alone (an exported checkpoint); to fine-tune, start from a "
-            "run's last.pt, which keeps the discriminator and the optimised generator too"
-        )
+    state = _whole_gan(path)
     check_same_data(state["meta"].get("data"), data, path, "fine-tuning it",
                     "Start from a run on the data in use, or train from scratch.")  # fmt: skip
     if load_weights:
