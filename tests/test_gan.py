@@ -498,7 +498,7 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
                  str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "last.pt (step 4)" in table and "last.pt, raw G (step 4)" in table
-    assert "Eyeglasses (D gap / drawable)" in table
+    assert "Eyeglasses (D gap / drawable)" in table and "share of 12 faces" in table
     assert main(["bench", "coverage", "--root", str(root), "--why", str(tmp_path / "gan.pt")]) != 0
     assert "gan.pt holds a generator alone" in capsys.readouterr().err  # refused before measuring
     # fine-tuning that run with the coverage term: its weights to start from, recorded
