@@ -172,7 +172,7 @@ def _train_gan(args: argparse.Namespace) -> None:
     root = _dataset_root(args)
     options = ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "g_channels", "d_channels",
                "r1_gamma", "r1_every", "ema_decay", "augment", "imle_weight",
-               "imle_pool", "imle_every", "imle_focus")  # fmt: skip
+               "imle_pool", "imle_every", "imle_focus", "eye_weight", "eye_channels")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
     classifier = None
@@ -653,6 +653,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="weight each real face of that term by softmax(focus x D(real)), so the faces the "
         "generator covers least pull hardest (default: 0, equal weights)",
+    )
+    gan.add_argument(
+        "--eye-weight",
+        type=float,
+        help="weight of an eye critic: a second discriminator that sees only both eyes' "
+        "patches, a quarter of the image wide (default: 0, none)",
+    )
+    gan.add_argument(
+        "--eye-channels",
+        type=_ints,
+        help="the eye critic's widths at 4, 8, ..., size / 4, comma-separated (default: 128,64,32)",
     )
     gan.add_argument(
         "--init",

@@ -17,9 +17,14 @@ import fel
 from fel.classifier import AttributeClassifier
 from fel.classifier import load_pretrained as load_classifier
 from fel.interface_gan import GAN, Discriminator, GANConfig, Generator, export, load
-from fel.interface_gan.model import ModulatedConv2d
+from fel.interface_gan.model import ModulatedConv2d, eye_patches
 from fel.interface_gan.recipe import TRAIN_COMMAND, evaluate, load_pretrained, loss_fn
-from fel.metrics import classifier_features, frechet_distance, gaussian_frechet_distance
+from fel.metrics import (
+    EYE_CENTRES,
+    classifier_features,
+    frechet_distance,
+    gaussian_frechet_distance,
+)
 from fel.training import Distributed, TrainConfig, train
 from fel.viz import png_bytes
 from tests.ddp import run_ranks
@@ -122,21 +127,23 @@ def test_discriminator_scores_each_image_and_its_batch_statistics():
     assert torch.allclose(y[:, 3, 0, 0], expected.repeat(4))
 
 
-def _reference_grads(gan: GAN, real: torch.Tensor, z: torch.Tensor, with_r1: bool):
+def _reference_grads(gan: GAN, real: torch.Tensor, z: torch.Tensor, with_r1: bool,
+                     disc: nn.Module | None = None, view=lambda x: x):  # fmt: skip
     """Each network's gradient from its own loss, computed the textbook way: D's loss on a
-    detached fake, G's loss through an ordinary D, each differentiated only in its own weights."""
+    detached fake, G's loss through an ordinary D, each differentiated only in its own weights.
+    ``disc`` (default: the face critic) sees ``view`` of every image."""
     c = gan.config
-    gen, disc = gan.generator, gan.discriminator
-    x = (real * 2 - 1).requires_grad_(with_r1)
+    gen, disc = gan.generator, disc or gan.discriminator
+    x = view(real * 2 - 1).requires_grad_(with_r1)
     with torch.no_grad():
-        fake = gen.synthesis(gen.mapping(z))
+        fake = view(gen.synthesis(gen.mapping(z)))
     real_logit = disc(x)
     d_loss = F.softplus(disc(fake)).mean() + F.softplus(-real_logit).mean()
     if with_r1:
         (grad,) = torch.autograd.grad(real_logit.sum(), x, create_graph=True)
         d_loss = d_loss + c.r1_every * c.r1_gamma / 2 * grad.square().sum((1, 2, 3)).mean()
     d_grads = torch.autograd.grad(d_loss, list(disc.parameters()))
-    g_loss = F.softplus(-disc(gen.synthesis(gen.mapping(z)))).mean()
+    g_loss = F.softplus(-disc(view(gen.synthesis(gen.mapping(z))))).mean()
     g_grads = torch.autograd.grad(g_loss, list(gen.parameters()), retain_graph=True)
     g_loss_in_d = torch.autograd.grad(g_loss, list(disc.parameters()))
     return d_grads, g_grads, g_loss_in_d
@@ -196,10 +203,93 @@ def test_loss_fn_works_through_a_ddp_style_wrapper():
         "r1_loss",
         "g_loss",
         "imle_loss",
+        "eye_loss",
         "real_logit",
         "fake_logit",
     }
     assert int(gan.step) == 1 and gan.generator.w_avg.abs().sum() > 0
+
+
+def test_eye_patches_are_centred_on_celeba_eyes_and_mirror_the_right_one():
+    from fel.data.celeba import CROP
+
+    images = torch.zeros(2, 3, 64, 64)
+    images[0, :, 33, 23] = 1.0  # the left eye's centre at 64 px
+    images[0, :, 33, 40] = 2.0  # the right eye's
+    images[1, :, 33, 41] = 3.0  # one pixel further out from the right eye's centre
+    patches = eye_patches(images)
+    assert patches.shape == (4, 3, 16, 16)  # left eyes of both faces, then right eyes
+    assert patches[0, 0, 8, 8] == 1 and patches[0].sum() == 3
+    assert patches[2, 0, 8, 7] == 2 and patches[2].sum() == 6  # mirrored: column 8 -> 7
+    assert patches[3, 0, 8, 6] == 3  # further out is further left once mirrored
+    # CelebA's mean aligned eyes (x 69 and 108, y 111 of 178 x 218) lie within a pixel of the
+    # patch centres, in the loader's centred crop
+    left, top = (178 - CROP) / 2, (218 - CROP) / 2
+    for (row, col), x in zip(EYE_CENTRES, (69, 108)):
+        assert abs((111 - top) / CROP - row) * 64 < 1 and abs((x - left) / CROP - col) * 64 < 1
+
+
+EYES = GANConfig(size=32, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8, 8),
+                 d_channels=(32, 16, 8, 8), mbstd_group=2, r1_every=2, r1_gamma=1.0,
+                 eye_weight=0.5, eye_channels=(16, 8))  # fmt: skip
+
+
+@pytest.mark.parametrize("step", [0, 1], ids=["with_r1", "without_r1"])
+def test_eye_critic_gets_its_own_gradient_and_adds_its_pull_to_g(step):
+    torch.manual_seed(11)
+    gan = _perturb(GAN(EYES), 0.05).double()
+    gan.step.fill_(step)
+    real = torch.rand(4, 3, 32, 32, dtype=torch.float64)
+    z = torch.randn(4, 16, dtype=torch.float64)
+    out = gan(real, z)
+    assert out["eye_loss"] > 0
+    torch.testing.assert_close(out["loss"], out["d_loss"] + out["r1_loss"] + out["g_loss"]
+                               + out["eye_loss"])  # fmt: skip
+    out["loss"].backward()
+    d_ref, g_face, _ = _reference_grads(gan, real, z, with_r1=step == 0)
+    eye_ref, g_eye, _ = _reference_grads(gan, real, z, step == 0, gan.eye_discriminator,
+                                         eye_patches)  # fmt: skip
+    for p, ref in zip(gan.discriminator.parameters(), d_ref):
+        torch.testing.assert_close(p.grad, ref)
+    for p, ref in zip(gan.eye_discriminator.parameters(), eye_ref):
+        torch.testing.assert_close(p.grad, 0.5 * ref)
+    for p, face, eye in zip(gan.generator.parameters(), g_face, g_eye):
+        torch.testing.assert_close(p.grad, face + 0.5 * eye)
+    assert max(g.abs().max() for g in g_eye) > 1e-4  # the critic's pull on G is not nil
+    assert GAN(TINY).eye_discriminator is None  # off by default: no critic, no weights
+    for bad in ({"eye_weight": -1.0}, {"eye_weight": 1.0, "eye_channels": (8, 8)}):
+        with pytest.raises(ValueError, match="eye"):
+            GANConfig(**bad)
+    with pytest.raises(ValueError, match="size >= 32"):
+        GANConfig(**{**TINY.__dict__, "eye_weight": 1.0})
+
+
+def test_fine_tuning_adds_or_leaves_behind_the_eye_critic(tmp_path):
+    from fel.checkpoints import load_checkpoint
+    from fel.interface_gan.recipe import start_from
+
+    torch.manual_seed(12)
+    data = TensorDataset(torch.rand(16, 3, 32, 32), torch.zeros(16, 40))
+    seen = {"dataset": "SynthFaces", "seed": 0, "images": 16, "fingerprint": "aaaa"}
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=2e-3, warmup_steps=1, **GAN_TRAIN)
+    plain = GANConfig(**{**EYES.__dict__, "eye_weight": 0.0})
+    train(GAN(plain), loss_fn, data, cfg, tmp_path / "plain", plain.__dict__, {"data": seen},
+          dist_=CPU, max_steps=2)  # fmt: skip
+    run = load_checkpoint(tmp_path / "plain" / "last.pt")["model"]
+    tuned = GAN(EYES)
+    fresh = {k: v.clone() for k, v in tuned.eye_discriminator.state_dict().items()}
+    start_from(tuned, tmp_path / "plain" / "last.pt", dict(seen))
+    for key, value in run.items():
+        torch.testing.assert_close(tuned.state_dict()[key], value, msg=key)
+    for key, value in tuned.eye_discriminator.state_dict().items():
+        torch.testing.assert_close(value, fresh[key], msg=key)  # the new critic starts fresh
+    train(GAN(EYES), loss_fn, data, cfg, tmp_path / "eyes", EYES.__dict__, {"data": seen},
+          dist_=CPU, max_steps=2)  # fmt: skip
+    back = GAN(plain)
+    start_from(back, tmp_path / "eyes" / "last.pt", dict(seen))  # its critic is left behind
+    for key, value in back.state_dict().items():
+        expected = load_checkpoint(tmp_path / "eyes" / "last.pt")["model"][key]
+        torch.testing.assert_close(value, expected, msg=key)
 
 
 @pytest.mark.parametrize("step", [0, 1], ids=["with_imle", "lazy_step_without"])
@@ -530,6 +620,28 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     cli = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
     for key, value in load_checkpoint(tmp_path / "python" / "last.pt")["model"].items():
         torch.testing.assert_close(value, cli[key], msg=key)
+
+
+def test_eye_critic_trains_through_the_cli(tmp_path, capsys):
+    from fel.__main__ import main
+    from fel.checkpoints import load_checkpoint
+    from fel.data.synthfaces import write_synthfaces
+
+    root = write_synthfaces(tmp_path / "sf", n=300, seed=1, workers=1, progress=False)
+    args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "32",
+            "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels",
+            "32,16,8,8", "--d-channels", "32,16,8,8", "--batch-size", "8", "--epochs", "1",
+            "--max-steps", "2", "--warmup", "1", "--eye-weight", "0.5", "--eye-channels",
+            "16,8"]  # fmt: skip
+    assert main(args) == 0
+    run = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert run["config"]["eye_weight"] == 0.5 and tuple(run["config"]["eye_channels"]) == (16, 8)
+    assert any(k.startswith("eye_discriminator.") for k in run["model"])
+    logged = [h["eye_loss"] for h in run["meta"]["history"] if "eye_loss" in h]
+    assert logged and all(v > 0 for v in logged)
+    capsys.readouterr()
+    assert main(args[:-4] + ["--eye-weight", "0.5", "--eye-channels", "16"]) != 0
+    assert "eye critic needs" in capsys.readouterr().err
 
 
 def test_missing_shipped_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):

@@ -20,7 +20,9 @@ Codes in each space: **Z** codes are the Gaussian inputs (``sample_latent``, ``d
 network gets only its own gradient. An optional coverage term (``imle_weight``,
 :meth:`GAN.coverage_loss`) pulls, for every real face, the nearest of a pool of fakes towards it:
 a rare mode that the discriminator has noticed but the generator never draws (glasses, in
-SynthFaces) then gets a gradient towards it.
+SynthFaces) then gets a gradient towards it. An optional eye critic (``eye_weight``,
+:func:`eye_patches`) is a second discriminator that sees only the eyes, where a narrowed eye
+differs from an open one by a pixel or two.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 
 from fel.interface_gan.augment import augment, parse_policy
 from fel.interface_gan.inversion import invert
+from fel.metrics import EYE_CENTRES
 
 #: Gain of LeakyReLU(0.2) that keeps activations at unit variance (StyleGAN's sqrt(2)).
 LRELU_GAIN = math.sqrt(2.0)
@@ -78,9 +81,16 @@ class GANConfig:
     # Reals weighted by B softmax(imle_focus D(real)): D's logit estimates log p_data / p_G, so
     # the faces G covers least pull hardest (0: IMLE's equal weights).
     imle_focus: float = 0.0
+    # Eye critic: a second discriminator on both eyes' patches (eye_patches), as GFP-GAN's
+    # facial-component discriminators (Wang et al. 2021). The face critic barely represents
+    # narrow eyes, a one-pixel detail at 64 px; this one spends all its width there. Its losses,
+    # built like the face critic's, are scaled by eye_weight (0 = off, no critic).
+    eye_weight: float = 0.0
+    eye_channels: tuple[int, ...] = (128, 64, 32)  # its widths at 4, 8, ..., size / 4
 
     def __post_init__(self) -> None:
         self.g_channels, self.d_channels = tuple(self.g_channels), tuple(self.d_channels)
+        self.eye_channels = tuple(self.eye_channels)
         levels = int(math.log2(self.size)) - 1 if self.size >= 4 else 0
         if self.size < 4 or 4 * 2 ** (levels - 1) != self.size:
             raise ValueError(f"size must be a power of two >= 4, got {self.size}")
@@ -95,6 +105,14 @@ class GANConfig:
         if self.imle_weight < 0 or self.imle_pool < 1 or self.imle_every < 1 or self.imle_focus < 0:
             raise ValueError(
                 "imle_weight and imle_focus must be >= 0, imle_pool and imle_every >= 1"
+            )
+        if self.eye_weight < 0:
+            raise ValueError(f"eye_weight must be >= 0, got {self.eye_weight}")
+        if self.eye_weight > 0 and (self.size < 32 or len(self.eye_channels) != levels - 2):
+            raise ValueError(
+                f"the eye critic needs size >= 32 and one width per resolution 4..{self.size // 4} "
+                f"of its patches ({levels - 2}), got size {self.size}, "
+                f"eye_channels {self.eye_channels}"
             )
         parse_policy(self.augment)
 
@@ -370,6 +388,26 @@ class Discriminator(nn.Module):
         return self.out(self.final_linear(x.flatten(1))).squeeze(1)
 
 
+def eye_patches(images: Tensor) -> Tensor:
+    """Both eyes of every face as square patches a quarter of the image wide, centred on CelebA's
+    mean aligned eyes (:data:`fel.metrics.EYE_CENTRES`), the right eye mirrored so that one critic
+    sees both alike. [B, C, S, S] -> [2B, C, S/4, S/4], all left eyes first."""
+    size = images.shape[-1]
+    side = size // 4
+    patches = []
+    for (row, col), mirrored in zip(EYE_CENTRES, (False, True)):
+        top, left = round(row * size - side / 2), round(col * size - side / 2)
+        patch = images[..., top : top + side, left : left + side]
+        patches.append(patch.flip(-1) if mirrored else patch)
+    return torch.cat(patches)
+
+
+def eye_critic_config(config: GANConfig) -> GANConfig:
+    """The eye critic's own config: a :class:`Discriminator` of the patches' size and widths."""
+    return GANConfig(size=config.size // 4, g_channels=config.eye_channels,
+                     d_channels=config.eye_channels, mbstd_group=config.mbstd_group)  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- training module
 
 
@@ -386,6 +424,8 @@ class GAN(nn.Module):
         self.config = _config(config, overrides)
         self.generator = Generator(self.config)
         self.discriminator = Discriminator(self.config)
+        self.eye_discriminator = (Discriminator(eye_critic_config(self.config))
+                                  if self.config.eye_weight > 0 else None)  # fmt: skip
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
@@ -403,7 +443,9 @@ class GAN(nn.Module):
         G's loss gains, every ``imle_every`` steps, ``imle_every * imle_weight`` times
         :meth:`coverage_loss` on the (unaugmented) reals, each weighted by ``B softmax(imle_focus
         * real_logit)`` (the optimal D's logit is log p_data(x) / p_G(x): the reals G covers
-        least weigh most).
+        least weigh most). With ``config.eye_weight``, the eye critic's own three losses, on
+        :func:`eye_patches` of the unaugmented reals and fakes, are added, scaled by
+        ``eye_weight``, each reaching its own network as above.
 
         Args:
             real: images [B, 3, S, S] in [0, 1].
@@ -411,41 +453,63 @@ class GAN(nn.Module):
                 process's share of the global batch under torchrun; see :meth:`_draw_z`).
 
         Returns:
-            scalars ``loss`` (the sum of the next four), ``d_loss`` (D's adversarial loss),
+            scalars ``loss`` (the sum of the next five), ``d_loss`` (D's adversarial loss),
             ``r1_loss`` (the penalty term, 0 on steps without it), ``g_loss``, ``imle_loss``
-            (the coverage term, 0 on steps without it), ``real_logit``
+            (the coverage term, 0 on steps without it), ``eye_loss`` (the eye critic's three
+            losses, scaled; 0 without it), ``real_logit``
             and ``fake_logit`` (batch means); and ``w`` [B, w_dim], the fakes' W codes
             (detached), for :meth:`track`.
         """
         c = self.config
         real = real * 2 - 1
-        imle_loss, unaugmented, pool = real.new_zeros(()), real, None
+        imle_loss, eye_loss, unaugmented, pool = real.new_zeros(()), real.new_zeros(()), real, None
         if c.imle_weight > 0 and int(self.step) % c.imle_every == 0:
             pool = self._draw_z(real.shape[0] * c.imle_pool, real.device).to(real.dtype)
         z = self._draw_z(real.shape[0], real.device) if z is None else z
         w = self.generator.mapping(z)
         fake = self.generator.synthesis(w)
         with_r1 = c.r1_gamma > 0 and int(self.step) % c.r1_every == 0
-        real = augment(real, c.augment).detach().requires_grad_(with_r1)
-        real_logit = self.discriminator(real)
-        fake_logit = self.discriminator(augment(fake.detach(), c.augment))
+        seen = [augment(x, c.augment) for x in (real, fake.detach(), fake)]
+        d_loss, r1_loss, g_loss, real_logit, fake_logit = self._adversarial(
+            self.discriminator, *seen, with_r1
+        )
+        if pool is not None:
+            weights = torch.softmax(c.imle_focus * real_logit.detach(), 0) * real.shape[0]
+            term = self.coverage_loss(unaugmented, pool, weights)
+            imle_loss = c.imle_every * c.imle_weight * term
+        if self.eye_discriminator is not None:
+            eyes = [eye_patches(x) for x in (unaugmented, fake.detach(), fake)]
+            eye_loss = c.eye_weight * sum(
+                self._adversarial(self.eye_discriminator, *eyes, with_r1)[:3]
+            )
+        return {"loss": d_loss + r1_loss + g_loss + imle_loss + eye_loss, "d_loss": d_loss,
+                "r1_loss": r1_loss, "g_loss": g_loss, "imle_loss": imle_loss,
+                "eye_loss": eye_loss, "real_logit": real_logit.detach().mean(),
+                "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
+
+    def _adversarial(self, critic: nn.Module, real: Tensor, fake_for_d: Tensor,
+                     fake_for_g: Tensor, with_r1: bool) -> tuple[Tensor, ...]:  # fmt: skip
+        """One critic's share of the objective: its loss ``softplus(critic(fake_for_d)) +
+        softplus(-critic(real))`` and, ``with_r1``, the lazy R1 penalty at ``real``, which reach
+        only its parameters (``fake_for_d`` is detached); and G's non-saturating loss
+        ``softplus(-critic'(fake_for_g))`` through critic' = the critic with *detached*
+        parameters, which reaches only G's.
+
+        Returns:
+            scalars d_loss, r1_loss (0 without R1) and g_loss; logits [B'] of real and of
+            fake_for_d.
+        """
+        c = self.config
+        real = real.detach().requires_grad_(with_r1)
+        real_logit, fake_logit = critic(real), critic(fake_for_d)
         d_loss = F.softplus(fake_logit).mean() + F.softplus(-real_logit).mean()
         r1_loss = real_logit.new_zeros(())
         if with_r1:
             (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
             r1_loss = c.r1_every * c.r1_gamma / 2 * grad.square().flatten(1).sum(1).mean()
-        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
-        fake_seen = augment(fake, c.augment)
-        g_loss = F.softplus(-torch.func.functional_call(self.discriminator, frozen, (fake_seen,)))
-        g_loss = g_loss.mean()
-        if pool is not None:
-            weights = torch.softmax(c.imle_focus * real_logit.detach(), 0) * real.shape[0]
-            term = self.coverage_loss(unaugmented, pool, weights)
-            imle_loss = c.imle_every * c.imle_weight * term
-        return {"loss": d_loss + r1_loss + g_loss + imle_loss, "d_loss": d_loss,
-                "r1_loss": r1_loss, "g_loss": g_loss, "imle_loss": imle_loss,
-                "real_logit": real_logit.detach().mean(),
-                "fake_logit": fake_logit.detach().mean(), "w": w.detach()}  # fmt: skip
+        frozen = {k: v.detach() for k, v in critic.named_parameters()}
+        g_loss = F.softplus(-torch.func.functional_call(critic, frozen, (fake_for_g,))).mean()
+        return d_loss, r1_loss, g_loss, real_logit, fake_logit
 
     def coverage_loss(self, real: Tensor, pool: Tensor, weights: Tensor | None = None) -> Tensor:
         """IMLE's term: for each real image, the mean squared pixel error of the nearest (in

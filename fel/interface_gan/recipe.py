@@ -74,10 +74,7 @@ def loss_fn(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
     gan = getattr(model, "module", model)
     out = model(batch[0])
     gan.track(out["w"])
-    return out["loss"], {
-        k: out[k].item()
-        for k in ("d_loss", "r1_loss", "g_loss", "imle_loss", "real_logit", "fake_logit")
-    }
+    return out["loss"], {k: v.item() for k, v in out.items() if k not in ("loss", "w")}
 
 
 @torch.no_grad()
@@ -311,8 +308,10 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
     """Load another run's whole GAN (both networks, the average, ``w_avg`` and the step that
     sets the average's decay) into ``model``, refusing a run on other ``data`` (a
     :func:`fel.data.fingerprint.data_fingerprint` record) and an exported file, which holds the
-    average alone. Returns what the new run records as ``meta["init"]``: the file, its step
-    and config. ``load_weights=False`` only checks and describes (a resumed fine-tune,
+    average alone. The eye critic is part of the objective, not of the networks fine-tuned: one
+    that ``model`` has and the run lacks starts fresh, and one that the run has and ``model``
+    lacks is left behind. Returns what the new run records as ``meta["init"]``: the file, its
+    step and config. ``load_weights=False`` only checks and describes (a resumed fine-tune,
     whose own ``last.pt`` already holds the weights).
     """
     from fel.training import check_same_data
@@ -322,7 +321,12 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
     check_same_data(state["meta"].get("data"), data, path, "fine-tuning it",
                     "Start from a run on the data in use, or train from scratch.")  # fmt: skip
     if load_weights:
-        load_state(model, state["model"], str(path))
+        critic = "eye_discriminator."
+        own = model.state_dict()
+        weights = {k: v for k, v in state["model"].items()
+                   if not k.startswith(critic) or k in own}  # fmt: skip
+        fresh = {k: v for k, v in own.items() if k.startswith(critic) and k not in weights}
+        load_state(model, {**weights, **fresh}, str(path))
     return {"path": str(path), "step": state["meta"].get("step"), "config": state["config"]}
 
 
