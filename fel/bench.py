@@ -444,20 +444,24 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     if not runs:
         return text
     start, rows, invert, steps = time.perf_counter(), [], 12, 300
+    eyes = any(gan.eye_discriminator is not None for _, gan in runs)
     for path, gan in runs:
         size = gan.config.size
         if size not in test:
             test[size] = CelebA(root, split="test", size=size).images
         found = why_dropped(gan, test[size], predictor, n=2 * n, invert=invert, steps=steps)
         rows.append([f"{_shown(path)} (step {gan.meta.get('step', '?')})"] + [
-            f"{r['d_gap']:+.2f} / {r['drawable']:.2f}" for r in found.values()
+            f"{r['d_gap']:+.2f} / " + (f"{r['eye_gap']:+.2f} / " if eyes else "")
+            + f"{r['drawable']:.2f}" for r in found.values()
         ])  # fmt: skip
+    eye_part = ", and the same for the eye critic (eye gap)" if eyes else ""
     return text + "\n" + print_table(
         f"why: D's mean logit on test faces with the attribute minus without ({2 * n} faces; "
-        f"> 0: D has noticed the mode is missing) / share of {invert} faces with it that the "
-        f"average generator can draw (W inversion, {steps} steps, still P > 0.5); "
+        f"> 0: D has noticed the mode is missing){eye_part} / share of {invert} faces with it "
+        f"that the average generator can draw (W inversion, {steps} steps, still P > 0.5); "
         f"{time.perf_counter() - start:.0f} s",
-        ["run", *(f"{a} (D gap / drawable)" for a in COVERAGE_ATTRIBUTES)], rows,
+        ["run", *(f"{a} (D gap / {'eye gap / ' if eyes else ''}drawable)"
+                  for a in COVERAGE_ATTRIBUTES)], rows,
     )  # fmt: skip
 
 

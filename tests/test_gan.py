@@ -771,5 +771,11 @@ def test_why_dropped_asks_the_critic_and_the_inversion():
     assert found["Eyeglasses"]["d_gap"] == pytest.approx(float(logit[:3].mean() - logit[3:].mean()))
     assert found["Smiling"]["d_gap"] == pytest.approx(float(logit[3:].mean() - logit[:3].mean()))
     assert found["Eyeglasses"]["drawable"] == 0.0 and found["Smiling"]["drawable"] == 1.0
+    assert math.isnan(found["Eyeglasses"]["eye_gap"])  # no eye critic
+    gan.eye_discriminator = _MeanCritic()  # sees the eyes' 4 x 4 patches at 16 px, sliced by hand
+    x = real * 2 - 1
+    eyes = 10 * (x[:, :, 6:10, 4:8].mean((1, 2, 3)) + x[:, :, 6:10, 8:12].mean((1, 2, 3))) / 2
+    found = why_dropped(gan, real, _PatchPredictor(), attributes=("Eyeglasses",), steps=1)
+    assert found["Eyeglasses"]["eye_gap"] == pytest.approx(float(eyes[:3].mean() - eyes[3:].mean()))
     none = why_dropped(gan, real[3:], _PatchPredictor(), attributes=("Eyeglasses",), steps=1)
     assert math.isnan(none["Eyeglasses"]["d_gap"]) and math.isnan(none["Eyeglasses"]["drawable"])

@@ -28,7 +28,7 @@ from fel.checkpoints import (
 )
 from fel.codes import model_device
 from fel.data.celeba import iter_batches
-from fel.interface_gan.model import GAN, GANConfig, Generator
+from fel.interface_gan.model import GAN, GANConfig, Generator, eye_patches
 from fel.metrics import classifier_features, frechet_distance
 from fel.training import TrainConfig
 from fel.viz import grid
@@ -163,14 +163,16 @@ def why_dropped(gan: GAN, images, classifier: nn.Module, attributes=COVERAGE_ATT
     * ``d_gap``: D's mean logit on the real faces with the attribute minus on those without.
       The optimal D's logit is log p_data(x) / p_G(x), so a gap well above 0 says that D has
       noticed the mode is missing (and G's gradient should lead there); near 0, D cannot tell.
+    * ``eye_gap``: the same for the eye critic (``eye_weight``), its logit being the mean over a
+      face's two eyes; nan for a GAN without one.
     * ``drawable``: of ``invert`` real faces with the attribute (predicted P > 0.9), the share
       whose inversion into W (:meth:`Generator.encode`, pixel loss, ``steps`` steps) the
       predictor still calls positive. Near 0: ``generator_ema`` cannot draw it from any code;
       high while :func:`coverage` is low: it can, but Z rarely maps there.
 
     Returns:
-        ``{attribute: {"d_gap", "drawable", "with"}}`` (``with``: real faces with it among n;
-        nan where none, or no confident one, is there).
+        ``{attribute: {"d_gap", "eye_gap", "drawable", "with"}}`` (``with``: real faces with it
+        among n; nan where none, or no confident one, is there).
     """
     from fel.data.attributes import check_attribute
 
@@ -182,20 +184,31 @@ def why_dropped(gan: GAN, images, classifier: nn.Module, attributes=COVERAGE_ATT
         p = torch.cat([classifier.predict(x.to(device)).cpu() for x in real.split(batch_size)])
         logit = torch.cat([gan.discriminator(x.to(device) * 2 - 1).cpu()
                            for x in real.split(batch_size)])  # fmt: skip
+        eye_logit = None
+        if gan.eye_discriminator is not None:  # [2B] patches, left eyes first -> [B]
+            eye_logit = torch.cat([
+                gan.eye_discriminator(eye_patches(x.to(device) * 2 - 1)).view(2, -1).mean(0).cpu()
+                for x in real.split(batch_size)
+            ])  # fmt: skip
     out = {}
     for name, j in columns.items():
         has, sure = p[:, j] > 0.5, (p[:, j] > 0.9).nonzero()[:invert, 0]
-        gap = float(logit[has].mean() - logit[~has].mean()) if 0 < has.sum() < len(p) else None
-        drawable = None
+        drawable = float("nan")
         if len(sure):
             w = gan.generator_ema.encode(real[sure].to(device), steps=steps, progress=False)
             with torch.no_grad():
                 again = classifier.predict(gan.generator_ema.decode_w(w, psi=1.0))[:, j]
             drawable = float((again > 0.5).float().mean())
-        nan = float("nan")
-        out[name] = {"d_gap": nan if gap is None else gap,
-                     "drawable": nan if drawable is None else drawable, "with": int(has.sum())}  # fmt: skip
+        out[name] = {"d_gap": _gap(logit, has), "eye_gap": _gap(eye_logit, has),
+                     "drawable": drawable, "with": int(has.sum())}  # fmt: skip
     return out
+
+
+def _gap(logit: torch.Tensor | None, has: torch.Tensor) -> float:
+    """Mean ``logit`` [N] where ``has`` [N] (bool) minus where not; nan without both groups."""
+    if logit is None or not 0 < has.sum() < len(has):
+        return float("nan")
+    return float(logit[has].mean() - logit[~has].mean())
 
 
 @torch.no_grad()
