@@ -640,6 +640,9 @@ def test_eye_critic_trains_through_the_cli(tmp_path, capsys):
     logged = [h["eye_loss"] for h in run["meta"]["history"] if "eye_loss" in h]
     assert logged and all(v > 0 for v in logged)
     capsys.readouterr()
+    assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--why",
+                 str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
+    assert "Narrow_Eyes (D gap / eye gap / drawable)" in capsys.readouterr().out
     assert main(args[:-4] + ["--eye-weight", "0.5", "--eye-channels", "16"]) != 0
     assert "eye critic needs" in capsys.readouterr().err
 
