@@ -172,7 +172,7 @@ def _train_gan(args: argparse.Namespace) -> None:
     root = _dataset_root(args)
     options = ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "g_channels", "d_channels",
                "r1_gamma", "r1_every", "ema_decay", "augment", "imle_weight",
-               "imle_pool", "imle_every", "imle_focus", "eye_weight", "eye_channels")  # fmt: skip
+               "imle_pool", "imle_every", "imle_focus", "eye_weight", "eye_channels", "match_weight")  # fmt: skip
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     config = GANConfig(size=args.size, **given)
     classifier = None
@@ -664,6 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--eye-channels",
         type=_ints,
         help="the eye critic's widths at 4, 8, ..., size / 4, comma-separated (default: 128,64,32)",
+    )
+    gan.add_argument(
+        "--match-weight",
+        type=float,
+        help="weight of feature matching: the sliced Wasserstein distance between fakes' and "
+        "reals' features in each critic's last hidden layer, so that G draws a mode the critic "
+        "represents at its share of the data (default: 0, off)",
     )
     gan.add_argument(
         "--init",

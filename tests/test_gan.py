@@ -17,7 +17,7 @@ import fel
 from fel.classifier import AttributeClassifier
 from fel.classifier import load_pretrained as load_classifier
 from fel.interface_gan import GAN, Discriminator, GANConfig, Generator, export, load
-from fel.interface_gan.model import ModulatedConv2d, eye_patches
+from fel.interface_gan.model import ModulatedConv2d, eye_patches, sliced_wasserstein
 from fel.interface_gan.recipe import TRAIN_COMMAND, evaluate, load_pretrained, loss_fn
 from fel.metrics import (
     EYE_CENTRES,
@@ -204,6 +204,7 @@ def test_loss_fn_works_through_a_ddp_style_wrapper():
         "g_loss",
         "imle_loss",
         "eye_loss",
+        "match_loss",
         "real_logit",
         "fake_logit",
     }
@@ -262,6 +263,77 @@ def test_eye_critic_gets_its_own_gradient_and_adds_its_pull_to_g(step):
             GANConfig(**bad)
     with pytest.raises(ValueError, match="size >= 32"):
         GANConfig(**{**TINY.__dict__, "eye_weight": 1.0})
+
+
+def _optimal_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The optimal transport plan between two equal-size sets of 1-D points with squared cost,
+    from a general assignment solver (no sorting assumed): b's index for each of a's points."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment((a[:, None] - b[None, :]) ** 2)
+    return cols[np.argsort(rows)]
+
+
+def test_sliced_wasserstein_is_the_mean_optimal_transport_cost_of_the_projections():
+    torch.manual_seed(12)
+    a, b = torch.randn(9, 5, dtype=torch.float64), torch.randn(9, 5, dtype=torch.float64) + 1
+    directions = F.normalize(torch.randn(5, 7, dtype=torch.float64), dim=0)
+    costs = []
+    for d in directions.T:
+        pa, pb = (a @ d).numpy(), (b @ d).numpy()
+        costs.append(np.mean((pa - pb[_optimal_pairs(pa, pb)]) ** 2))
+    assert sliced_wasserstein(a, b, directions).item() == pytest.approx(np.mean(costs), rel=1e-12)
+    assert sliced_wasserstein(a, a[torch.randperm(9)], directions) == 0  # order does not matter
+    assert sliced_wasserstein(a, a + 1, directions) > 0
+
+
+@pytest.mark.parametrize("step", [0, 1], ids=["with_r1", "without_r1"])
+def test_feature_matching_pulls_only_g_towards_the_reals_features(step):
+    """G's gradient gains match_weight x the gradient of the sliced distance between the critics'
+    features of fakes and reals (the eye critic's scaled by eye_weight), computed here through
+    ordinary critics with the transport plans of a general assignment solver; the critics'
+    gradients do not change."""
+    config = GANConfig(**{**EYES.__dict__, "match_weight": 2.0})
+    torch.manual_seed(13)
+    gan = _perturb(GAN(config), 0.05).double()
+    gan.step.fill_(step)
+    real = torch.rand(6, 3, 32, 32, dtype=torch.float64)
+    z = torch.randn(6, 16, dtype=torch.float64)
+    torch.manual_seed(14)  # the random directions: the face critic's, then the eye critic's
+    out = gan(real, z)
+    assert out["match_loss"] > 0
+    torch.testing.assert_close(out["loss"], sum(out[k] for k in (
+        "d_loss", "r1_loss", "g_loss", "eye_loss", "match_loss")))  # fmt: skip
+    out["loss"].backward()
+    d_ref, g_face, _ = _reference_grads(gan, real, z, with_r1=step == 0)
+    eye_ref, g_eye, _ = _reference_grads(gan, real, z, step == 0, gan.eye_discriminator,
+                                         eye_patches)  # fmt: skip
+    torch.manual_seed(14)
+    gen = gan.generator
+    match = 0.0
+    for critic, view, weight in ((gan.discriminator, lambda x: x, 1.0),
+                                 (gan.eye_discriminator, eye_patches, 0.5)):  # fmt: skip
+        with torch.no_grad():
+            real_f = critic(view(real * 2 - 1), features=True)[1]
+        fake_f = critic(view(gen.synthesis(gen.mapping(z))), features=True)[1]
+        directions = torch.randn(real_f.shape[1], real_f.shape[1]).double()
+        directions = directions / directions.norm(dim=0)
+        mean, std = real_f.mean(0), real_f.std(0) + 1e-3
+        pf, pr = ((fake_f - mean) / std) @ directions, ((real_f - mean) / std) @ directions
+        gaps = [pf[:, k] - pr[_optimal_pairs(pf[:, k].detach().numpy(), pr[:, k].numpy()), k]
+                for k in range(pf.shape[1])]  # fmt: skip
+        match = match + weight * 2.0 * torch.stack(gaps).square().mean()
+    g_match = torch.autograd.grad(match, list(gen.parameters()))
+    torch.testing.assert_close(out["match_loss"], match.detach())
+    for p, ref in zip(gan.discriminator.parameters(), d_ref):
+        torch.testing.assert_close(p.grad, ref)
+    for p, ref in zip(gan.eye_discriminator.parameters(), eye_ref):
+        torch.testing.assert_close(p.grad, 0.5 * ref)
+    for p, face, eye, m in zip(gen.parameters(), g_face, g_eye, g_match):
+        torch.testing.assert_close(p.grad, face + 0.5 * eye + m)
+    assert max(g.abs().max() for g in g_match) > 1e-4  # the pull on G is not nil
+    with pytest.raises(ValueError, match="match_weight"):
+        GANConfig(match_weight=-1.0)
 
 
 def test_fine_tuning_adds_or_leaves_behind_the_eye_critic(tmp_path):
@@ -632,10 +704,12 @@ def test_eye_critic_trains_through_the_cli(tmp_path, capsys):
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels",
             "32,16,8,8", "--d-channels", "32,16,8,8", "--batch-size", "8", "--epochs", "1",
             "--max-steps", "2", "--warmup", "1", "--eye-weight", "0.5", "--eye-channels",
-            "16,8"]  # fmt: skip
+            "16,8", "--match-weight", "2"]  # fmt: skip
     assert main(args) == 0
     run = load_checkpoint(tmp_path / "run" / "last.pt")
     assert run["config"]["eye_weight"] == 0.5 and tuple(run["config"]["eye_channels"]) == (16, 8)
+    assert run["config"]["match_weight"] == 2.0
+    assert all(h["match_loss"] > 0 for h in run["meta"]["history"] if "match_loss" in h)
     assert any(k.startswith("eye_discriminator.") for k in run["model"])
     logged = [h["eye_loss"] for h in run["meta"]["history"] if "eye_loss" in h]
     assert logged and all(v > 0 for v in logged)
@@ -643,7 +717,7 @@ def test_eye_critic_trains_through_the_cli(tmp_path, capsys):
     assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--why",
                  str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
     assert "Narrow_Eyes (D gap / eye gap / drawable)" in capsys.readouterr().out
-    assert main(args[:-4] + ["--eye-weight", "0.5", "--eye-channels", "16"]) != 0
+    assert main(args[:-6] + ["--eye-weight", "0.5", "--eye-channels", "16"]) != 0
     assert "eye critic needs" in capsys.readouterr().err
 
 
