@@ -300,7 +300,8 @@ def _bench_edits(args: argparse.Namespace) -> None:
 def _bench_coverage(args: argparse.Namespace) -> None:
     from fel.bench import bench_coverage
 
-    bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw, why=args.why)
+    bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw, why=args.why,
+                   split=args.split, seed=args.seed)  # fmt: skip
 
 
 def _bench_faces(args: argparse.Namespace) -> None:
@@ -471,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more generators to compare with the shipped one (exported or last.pt)")  # fmt: skip
     _add_root(bcover)
     bcover.add_argument("--n", type=int, default=1000, help="faces per set (default: %(default)s)")
+    bcover.add_argument("--split", choices=("valid", "test"), default="test",
+                        help="real faces to compare with (default: %(default)s); choose among "
+                        "copies on valid with another --seed, report the chosen one on test")  # fmt: skip
+    bcover.add_argument("--seed", type=int, default=0,
+                        help="seed of the generated faces' codes (default: %(default)s)")  # fmt: skip
     bcover.add_argument("--raw", action="store_true",
                         help="also the trained generator's own weights of each run's last.pt, "
                         "under their moving average (what ships)")  # fmt: skip

@@ -661,6 +661,22 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "last.pt (step 4)" in table and "last.pt, raw G (step 4)" in table
     assert "Eyeglasses (D gap / drawable)" in table and "share of 12 faces" in table
+    assert "(seed 0) against 40 test faces" in table and "D's mean logit on test faces" in table
+    assert "FD >= 15.8" in table  # 4 steps of training are far from the goal, and it says so
+    # choosing among copies: other faces and other codes than the ones the choice is reported on
+    assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--split", "valid",
+                 "--seed", "1", str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
+    chosen_on = capsys.readouterr().out
+    assert "(seed 1) against 40 valid faces" in chosen_on
+
+    def run_row(text):  # the run's row of the first table: its FD and rates
+        return next(line for line in text.splitlines() if "last.pt (step 4) " in line)
+
+    assert run_row(chosen_on) != run_row(table)  # measured on other faces and codes
+    from fel.bench import bench_coverage
+
+    with pytest.raises(ValueError, match="learnt from the training split"):
+        bench_coverage(root=root, split="train")
     assert main(["bench", "coverage", "--root", str(root), "--why", str(tmp_path / "gan.pt")]) != 0
     assert "gan.pt holds a generator alone" in capsys.readouterr().err  # refused before measuring
     # fine-tuning that run with the coverage term: its weights to start from, recorded
