@@ -689,9 +689,16 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     tuned = load_checkpoint(tmp_path / "tuned" / "last.pt")
     assert tuned["meta"]["init"]["path"] == str(tmp_path / "run" / "last.pt")
     assert tuned["meta"]["init"]["step"] == 4 and int(tuned["model"]["step"]) == 4 + 2
-    assert tuned["config"]["imle_weight"] == 2.0 and tuned["config"]["imle_every"] == 1
-    logged = [h["imle_loss"] for h in tuned["meta"]["history"] if "imle_loss" in h]
-    assert logged and all(v > 0 for v in logged)
+    assert tuned["meta"]["init"]["train_config"]["batch_size"] == 8
+    assert tuned["meta"]["init"]["init"] is None  # the run it started from was trained from scratch
+    first, tuned_path = str(tmp_path / "run" / "last.pt"), str(tmp_path / "tuned" / "last.pt")
+    chain = [tuned_path if a == first else a for a in tune]
+    chain[chain.index("--out") + 1] = str(tmp_path / "t2")
+    chain[chain.index("--max-steps") + 1] = "1"
+    assert main(chain) == 0  # a fine-tune of the fine-tune records both stages
+    lineage = load_checkpoint(tmp_path / "t2" / "last.pt")["meta"]["init"]
+    assert (lineage["path"], lineage["step"]) == (tuned_path, 2)  # the run's own steps
+    assert (lineage["init"]["path"], lineage["init"]["step"]) == (first, 4)
     capsys.readouterr()
     again = export({"model": load_checkpoint(tmp_path / "run" / "last.pt")["model"],
                     "config": shipped["config"], "meta": {}}, tmp_path / "again.pt")  # fmt: skip

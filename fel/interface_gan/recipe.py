@@ -324,7 +324,8 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
     average alone. The eye critic is part of the objective, not of the networks fine-tuned: one
     that ``model`` has and the run lacks starts fresh, and one that the run has and ``model``
     lacks is left behind. Returns what the new run records as ``meta["init"]``: the file, its
-    step and config. ``load_weights=False`` only checks and describes (a resumed fine-tune,
+    step, config and training settings, and its own ``init`` (None for a run from scratch), so
+    that a chain of fine-tunes records every stage. ``load_weights=False`` only checks and describes (a resumed fine-tune,
     whose own ``last.pt`` already holds the weights).
     """
     from fel.training import check_same_data
@@ -340,7 +341,9 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
                    if not k.startswith(critic) or k in own}  # fmt: skip
         fresh = {k: v for k, v in own.items() if k.startswith(critic) and k not in weights}
         load_state(model, {**weights, **fresh}, str(path))
-    return {"path": str(path), "step": state["meta"].get("step"), "config": state["config"]}
+    meta = state["meta"]
+    return {"path": str(path), "step": meta.get("step"), "config": state["config"],
+            "train_config": meta.get("train_config"), "init": meta.get("init")}  # fmt: skip
 
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
