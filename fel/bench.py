@@ -399,8 +399,8 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     in the shipped predictor's eyes. The last column names the modes under half their rate,
     or the FD over the goal's. To choose among a run's copies honestly, choose on
     ``split="valid"`` with another ``seed`` and report the chosen one on the test split: the
-    choice then favours neither the test faces nor the codes it is reported with. With ``raw``, each of ``checkpoints`` (a run's ``last.pt``, which holds
-    both) gets a second row: the trained generator's own weights under their moving average,
+    choice then favours neither the test faces nor the codes it is reported with. With
+    ``raw``, each of ``checkpoints`` (a run's ``last.pt``, which holds both) gets a second row: the trained generator's own weights under their moving average,
     which is what ships. With ``why``, a second table asks each of ``checkpoints`` (runs'
     ``last.pt``) why (:func:`fel.interface_gan.recipe.why_dropped`): has D noticed the mode is
     missing, and can the generator draw it at all?"""
@@ -420,13 +420,19 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
         why_dropped,
     )
 
-    root = Path(root) if root else default_root()
-    device = fel.device()
-    predictor = load_classifier(device)
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}: the generator "
                          "learnt from the training split")  # fmt: skip
+    root = Path(root) if root else default_root()
+    device = fel.device()
+    predictor = load_classifier(device)
     start, rows, real = time.perf_counter(), [], {}
+
+    def real_faces(size: int):  # the split's memory-mapped cache, opened once per size
+        if size not in real:
+            real[size] = CelebA(root, split=split, size=size).images
+        return real[size]
+
     rows_to_measure = [(resolve_checkpoint(CHECKPOINT), False)]
     for path in checkpoints:  # each raw row right under its average's
         rows_to_measure += [(path, False), (path, True)] if raw else [(path, False)]
@@ -436,11 +442,9 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     ]
     runs = [(path, load_run(path, device)) for path in checkpoints] if why else []
     for path, is_raw, generator in generators:
-        size = generator.config.size
-        if size not in real:
-            real[size] = CelebA(root, split=split, size=size).images
-        rates = coverage(generator, real[size], predictor, n=n, seed=seed)
-        fd = evaluate(generator, real[size], predictor, n=n, seed=seed)["fd"]
+        faces = real_faces(generator.config.size)
+        rates = coverage(generator, faces, predictor, n=n, seed=seed)
+        fd = evaluate(generator, faces, predictor, n=n, seed=seed)["fd"]
         which = ", raw G" if is_raw else ""
         where = f"{_shown(path)}{which} (step {generator.meta.get('step', '?')})"
         short = [a for a, r in rates.items() if r["ratio"] < 0.5]
@@ -460,10 +464,9 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     start, rows, invert, steps = time.perf_counter(), [], 12, 300
     eyes = any(gan.eye_discriminator is not None for _, gan in runs)
     for path, gan in runs:
-        size = gan.config.size
-        if size not in real:
-            real[size] = CelebA(root, split=split, size=size).images
-        found = why_dropped(gan, real[size], predictor, n=2 * n, invert=invert, steps=steps)
+        found = why_dropped(
+            gan, real_faces(gan.config.size), predictor, n=2 * n, invert=invert, steps=steps
+        )
         rows.append([f"{_shown(path)} (step {gan.meta.get('step', '?')})"] + [
             f"{r['d_gap']:+.2f} / " + (f"{r['eye_gap']:+.2f} / " if eyes else "")
             + f"{r['drawable']:.2f}" for r in found.values()

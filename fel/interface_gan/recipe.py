@@ -325,8 +325,8 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
     that ``model`` has and the run lacks starts fresh, and one that the run has and ``model``
     lacks is left behind. Returns what the new run records as ``meta["init"]``: the file, its
     step, config and training settings, and its own ``init`` (None for a run from scratch), so
-    that a chain of fine-tunes records every stage. ``load_weights=False`` only checks and describes (a resumed fine-tune,
-    whose own ``last.pt`` already holds the weights).
+    that a chain of fine-tunes records every stage. ``load_weights=False`` only checks and
+    describes (a resumed fine-tune, whose own ``last.pt`` already holds the weights).
     """
     from fel.training import check_same_data
 
