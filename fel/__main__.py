@@ -166,6 +166,14 @@ def _ints(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def _attribute_count(text: str) -> tuple[str, int]:
+    """``--oversample``'s ATTR=K."""
+    name, _, count = text.partition("=")
+    if not name or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected ATTR=K with a whole K >= 1, got {text!r}")
+    return name, int(count)
+
+
 def _train_gan(args: argparse.Namespace) -> None:
     from fel.interface_gan import GANConfig, train_gan
 
@@ -182,7 +190,8 @@ def _train_gan(args: argparse.Namespace) -> None:
         classifier = load_classifier(args.classifier, "cpu")
     result = train_gan(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data,
-                       classifier=classifier, init=args.init)  # fmt: skip
+                       classifier=classifier, init=args.init,
+                       oversample=dict(args.oversample or []))  # fmt: skip
     _finish_training(args, result, lambda test: (
         f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
         f"{test['n']} faces (real vs real: {test['fd_real']:.4g})"
@@ -711,6 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="attribute predictor whose features the Fréchet distance uses: one trained on the "
         "same data (default: the shipped one, trained on SynthFaces)",
+    )
+    gan.add_argument(
+        "--oversample",
+        type=_attribute_count,
+        nargs="+",
+        metavar="ATTR=K",
+        help="list each training face with attribute ATTR K times, e.g. Eyeglasses=3: D then "
+        "sees it K times as often, a lever against a mode G draws too rarely (default: none)",
     )
     gan.set_defaults(run=_train_gan)
 

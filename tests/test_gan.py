@@ -745,6 +745,45 @@ def test_eye_critic_trains_through_the_cli(tmp_path, capsys):
     assert "eye critic needs" in capsys.readouterr().err
 
 
+def test_oversampling_lists_each_labelled_face_k_times_and_resumes_only_alike(tmp_path, capsys):
+    from collections import Counter
+
+    from fel.__main__ import main
+    from fel.checkpoints import load_checkpoint
+    from fel.data import CelebA
+    from fel.data.synthfaces import write_synthfaces
+    from fel.interface_gan.recipe import oversampled
+
+    root = write_synthfaces(tmp_path / "sf", n=300, seed=2, workers=1, progress=False)
+    faces = CelebA(root, split="train", size=16)
+    glasses = faces.labels[:, faces.attr_names.index("Eyeglasses")].numpy()
+    hats = faces.labels[:, faces.attr_names.index("Wearing_Hat")].numpy()
+    assert 0 < glasses.sum() < len(faces) and 0 < hats.sum() < len(faces)
+    listed = Counter(oversampled(faces, {"Eyeglasses": 3, "Wearing_Hat": 2}).indices)
+    for i in range(len(faces)):  # the larger count wins where a face has both
+        assert listed[i] == (3 if glasses[i] else 2 if hats[i] else 1), i
+    with pytest.raises(ValueError, match="did you mean Eyeglasses"):
+        oversampled(faces, {"Eyeglass": 3})
+    with pytest.raises(ValueError, match="whole numbers >= 1"):
+        oversampled(faces, {"Eyeglasses": 0})
+
+    args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
+            "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
+            "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--warmup", "1"]  # fmt: skip
+    assert main(args + ["--max-steps", "2", "--oversample", "Eyeglasses=3"]) == 0
+    run = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert run["meta"]["oversample"] == {"Eyeglasses": 3}
+    assert run["meta"]["train_images"] == len(faces)  # the data's own count, not the stream's
+    capsys.readouterr()
+    assert main(args + ["--max-steps", "3", "--resume"]) != 0
+    assert "trained with oversampling {'Eyeglasses': 3}" in capsys.readouterr().err
+    assert main(args + ["--max-steps", "3", "--resume", "--oversample", "Eyeglasses=3"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["meta"]["step"] == 3
+    with pytest.raises(SystemExit):
+        main(args + ["--oversample", "Eyeglasses"])
+    assert "expected ATTR=K" in capsys.readouterr().err
+
+
 def test_missing_shipped_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):
     monkeypatch.setattr(fel, "CHECKPOINT_DIR", tmp_path)
     with pytest.raises(FileNotFoundError) as err:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import Dataset, Subset
 
 import fel
 from fel.checkpoints import (
@@ -240,7 +241,8 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
               gan_config: GANConfig | None = None, resume: bool = False,
               max_steps: int | None = None, dataset_name: str = "synthfaces",
               classifier: nn.Module | None = None,
-              init: str | os.PathLike | None = None) -> dict[str, Any]:  # fmt: skip
+              init: str | os.PathLike | None = None,
+              oversample: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the GAN on the train split of ``root``; after each epoch write a sample grid and
     score ``generator_ema`` on the valid split, and score it on the test split at the end.
 
@@ -276,6 +278,12 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     torch.manual_seed(train_config.seed)  # the initial weights follow --seed
     model = GAN(gan_config)
     meta = data_meta(dataset_name, root, size, len(train_faces))
+    reals = train_faces
+    if oversample:
+        reals = oversampled(train_faces, oversample)
+        meta["oversample"] = dict(oversample)
+    if resume:
+        _check_same_oversampling(out / "last.pt", meta.get("oversample"))
     if init is not None:
         meta["init"] = start_from(model, init, meta["data"], load_weights=not resume)
 
@@ -284,7 +292,7 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
         r = evaluate(net.generator_ema, valid, classifier)
         return {"valid_fd": r["fd"], "valid_fd_real": r["fd_real"]}
 
-    result = train(model, loss_fn, train_faces, train_config, out, model.config_dict(), meta,
+    result = train(model, loss_fn, reals, train_config, out, model.config_dict(), meta,
                    resume=resume, on_epoch_end=on_epoch_end, max_steps=max_steps)  # fmt: skip
     result["model"] = generator_state(result["model"])
     if not is_main_process():  # under torchrun rank 0 alone scores the test split
@@ -293,6 +301,38 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     result["meta"]["test"] = evaluate(model.generator_ema, test, classifier)
     save_grids(model.generator_ema, out, "final")
     return result
+
+
+def oversampled(faces, counts: dict[str, int]) -> Dataset:
+    """``faces`` (a :class:`fel.data.CelebA`) with every face labelled with attribute ``a``
+    listed ``counts[a]`` times (a face with two such attributes, the larger count), in index
+    order: a ``Subset`` of len(faces) + the extra copies."""
+    import difflib
+
+    repeats = torch.ones(len(faces), dtype=torch.long)
+    for name, k in counts.items():
+        if name not in faces.attr_names:
+            close = difflib.get_close_matches(name, faces.attr_names, n=3)
+            raise ValueError(f"cannot oversample {name!r}: not an attribute of {faces.root}"
+                             + (f"; did you mean {', '.join(close)}?" if close else ""))  # fmt: skip
+        if int(k) != k or k < 1:
+            raise ValueError(f"oversampling counts are whole numbers >= 1, got {name}={k}")
+        has = faces.labels[:, faces.attr_names.index(name)].bool()
+        repeats[has] = torch.maximum(repeats[has], torch.tensor(int(k)))
+    indices = torch.arange(len(faces)).repeat_interleave(repeats)
+    return Subset(faces, indices.tolist())
+
+
+def _check_same_oversampling(last: Path, now: dict[str, int] | None) -> None:
+    """Refuse to resume ``last`` with other oversampling than it was trained with: the epochs'
+    batches would change under it."""
+    if not last.exists():
+        return
+    was = load_checkpoint(last)["meta"].get("oversample")
+    if (was or None) != (now or None):
+        raise ValueError(f"{last} was trained with oversampling {was or 'none'}, and this run "
+                         f"asks for {now or 'none'}: resume it with the same --oversample, or "
+                         "train into another output folder")  # fmt: skip
 
 
 def _whole_gan(path: Path) -> dict[str, Any]:
