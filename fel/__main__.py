@@ -191,7 +191,7 @@ def _train_gan(args: argparse.Namespace) -> None:
     result = train_gan(root, args.out, _train_config(args), config, resume=args.resume,
                        max_steps=args.max_steps, dataset_name=args.data,
                        classifier=classifier, init=args.init,
-                       oversample=dict(args.oversample) if args.oversample else None)  # fmt: skip
+                       oversample=dict(args.oversample or []))  # fmt: skip
     _finish_training(args, result, lambda test: (
         f"test: Fréchet distance {test['fd']:.4g} in the classifier's feature space over "
         f"{test['n']} faces (real vs real: {test['fd_real']:.4g})"
@@ -363,7 +363,6 @@ def _add_root(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fel.interface_gan.recipe import OVERSAMPLE as GAN_OVERSAMPLE
     from fel.interface_gan.recipe import TRAINING as GAN_TRAINING
 
     parser = argparse.ArgumentParser(prog="python -m fel", description=fel.__doc__.splitlines()[0])
@@ -630,22 +629,22 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument(
         "--mapping-lr-mul",
         type=float,
-        help="the mapping MLP's learning rate relative to the rest's (default: 0.1; StyleGAN's is 0.01)",
+        help="the mapping MLP's learning rate relative to the rest's (default: 0.01, StyleGAN's)",
     )
     gan.add_argument(
         "--g-channels",
         type=_ints,
-        help="generator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,64,32)",
+        help="generator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,32,16)",
     )
     gan.add_argument(
         "--d-channels",
         type=_ints,
-        help="discriminator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,32,16)",
+        help="discriminator widths at 4, 8, ..., size, comma-separated (default: 128,128,64,16,8)",
     )
     gan.add_argument("--r1-gamma", type=float, help="R1 penalty weight (default: 0.05)")
     gan.add_argument("--r1-every", type=int, help="lazy R1: every k-th step (default: 4)")
     gan.add_argument(
-        "--ema-decay", type=float, help="generator average's decay per step (default: 0.995)"
+        "--ema-decay", type=float, help="generator average's decay per step (default: 0.999)"
     )
     gan.add_argument(
         "--augment",
@@ -674,19 +673,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--eye-weight",
         type=float,
         help="weight of an eye critic: a second discriminator that sees only both eyes' "
-        "patches, a quarter of the image wide (default: 1; 0 = none)",
+        "patches, a quarter of the image wide (default: 0, none)",
     )
     gan.add_argument(
         "--eye-channels",
         type=_ints,
-        help="the eye critic's widths at 4, 8, ..., size / 4, comma-separated (default: 128,64,32,... halving)",
+        help="the eye critic's widths at 4, 8, ..., size / 4, comma-separated (default: 128,64,32)",
     )
     gan.add_argument(
         "--match-weight",
         type=float,
         help="weight of feature matching: the sliced Wasserstein distance between fakes' and "
         "reals' features in each critic's last hidden layer, so that G draws a mode the critic "
-        "represents at its share of the data (default: 1; 0 = off)",
+        "represents at its share of the data (default: 0, off)",
     )
     gan.add_argument(
         "--init",
@@ -727,10 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_attribute_count,
         nargs="+",
         metavar="ATTR=K",
-        default=None,
-        help="list each training face with attribute ATTR K times: D then sees it K times as "
-        "often, a lever against a mode G draws too rarely (default: the recipe's "
-        f"{' '.join(f'{a}={k}' for a, k in GAN_OVERSAMPLE.items())}; ATTR=1 turns one off)",
+        help="list each training face with attribute ATTR K times, e.g. Eyeglasses=3: D then "
+        "sees it K times as often, a lever against a mode G draws too rarely (default: none)",
     )
     gan.set_defaults(run=_train_gan)
 

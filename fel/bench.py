@@ -185,7 +185,7 @@ def bench_train(root: Path | None = None, steps: int = 20, batch_size: int = 64)
             True,
         ),
         "Glow (L 4, K 8, hidden 64)": (lambda: Glow(GlowConfig()), glow_loss, 64, False),
-        "GAN (G 128..32, D 128..16, eye critic)": (lambda: GAN(GANConfig()), gan_loss, 64, False),
+        "GAN (G 128..16, D 128..8 channels)": (lambda: GAN(GANConfig()), gan_loss, 64, False),
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

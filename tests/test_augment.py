@@ -7,9 +7,8 @@ import torch
 from fel.interface_gan import GAN, GANConfig
 from fel.interface_gan.augment import augment, color, cutout, parse_policy, translation
 
-# A plain GAN: no eye critic, no feature matching (the recipe's are on).
 TINY = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(16, 8, 8),
-                 d_channels=(8, 8, 16), eye_weight=0.0, match_weight=0.0)  # fmt: skip
+                 d_channels=(8, 8, 16))  # fmt: skip
 
 
 def _dot_images(b: int = 64, size: int = 16) -> torch.Tensor:

@@ -15,7 +15,7 @@ from fel.interface_gan import GANConfig, Generator, export, find_boundaries, loa
 from fel.interface_gan.boundaries import ATTRIBUTES, REPORT, SPACES, boundary_path
 
 TINY = GANConfig(size=16, z_dim=12, w_dim=10, mapping_layers=2, g_channels=(16, 8, 8),
-                 d_channels=(8, 8, 8), eye_weight=0.0, match_weight=0.0)  # fmt: skip
+                 d_channels=(8, 8, 8))  # fmt: skip
 
 
 class StubPredictor:

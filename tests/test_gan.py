@@ -31,10 +31,8 @@ from tests.ddp import run_ranks
 
 SHIPPED = fel.CHECKPOINT_DIR / "gan.pt"
 CLASSIFIER = fel.CHECKPOINT_DIR / "classifier.pt"
-# A plain GAN: no eye critic, no feature matching (the recipe's are on).
 TINY = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
-                 d_channels=(32, 16, 8), mbstd_group=2, r1_every=2, eye_weight=0.0,
-                 match_weight=0.0)  # fmt: skip
+                 d_channels=(32, 16, 8), mbstd_group=2, r1_every=2)  # fmt: skip
 CPU = Distributed(0, 1, torch.device("cpu"))
 # The recipe's optimiser settings, written out (fel.interface_gan.recipe.GAN_OPTIMISATION).
 GAN_TRAIN = dict(betas=(0.0, 0.99), schedule="constant", grad_clip=None, amp=False)
@@ -234,7 +232,7 @@ def test_eye_patches_are_centred_on_celeba_eyes_and_mirror_the_right_one():
 
 EYES = GANConfig(size=32, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8, 8),
                  d_channels=(32, 16, 8, 8), mbstd_group=2, r1_every=2, r1_gamma=1.0,
-                 eye_weight=0.5, eye_channels=(16, 8), match_weight=0.0)  # fmt: skip
+                 eye_weight=0.5, eye_channels=(16, 8))  # fmt: skip
 
 
 @pytest.mark.parametrize("step", [0, 1], ids=["with_r1", "without_r1"])
@@ -259,14 +257,7 @@ def test_eye_critic_gets_its_own_gradient_and_adds_its_pull_to_g(step):
     for p, face, eye in zip(gan.generator.parameters(), g_face, g_eye):
         torch.testing.assert_close(p.grad, face + 0.5 * eye)
     assert max(g.abs().max() for g in g_eye) > 1e-4  # the critic's pull on G is not nil
-    assert GAN(TINY).eye_discriminator is None  # off at weight 0: no critic, no weights
-    assert GANConfig().eye_weight == 1.0 and GANConfig().eye_channels == (
-        128,
-        64,
-        32,
-    )  # the recipe's
-    widths = dict(g_channels=(8,) * 6, d_channels=(8,) * 6)
-    assert GANConfig(size=128, **widths).eye_channels == (128, 64, 32, 16)  # one per resolution
+    assert GAN(TINY).eye_discriminator is None  # off by default: no critic, no weights
     for bad in ({"eye_weight": -1.0}, {"eye_weight": 1.0, "eye_channels": (8, 8)}):
         with pytest.raises(ValueError, match="eye"):
             GANConfig(**bad)
@@ -475,8 +466,7 @@ def test_a_few_training_steps_change_both_networks(tmp_path):
 
 
 DDP_CONFIG = GANConfig(size=8, z_dim=8, w_dim=8, mapping_layers=1, g_channels=(8, 4),
-                       d_channels=(8, 4), mbstd_group=1, r1_every=2, eye_weight=0.0,
-                       match_weight=0.0)  # fmt: skip
+                       d_channels=(8, 4), mbstd_group=1, r1_every=2)  # fmt: skip
 DDP_TRAIN = TrainConfig(epochs=1, batch_size=8, lr=1e-2, warmup_steps=1, **GAN_TRAIN)
 
 
@@ -642,7 +632,7 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
             "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--max-steps", "4",
             "--warmup", "1", "--augment", "translation,cutout", "--mapping-lr-mul", "0.1",
-            "--eye-weight", "0", "--export", str(tmp_path / "gan.pt")]  # fmt: skip
+            "--export", str(tmp_path / "gan.pt")]  # fmt: skip
     assert main(args) == 0
     assert "Fréchet distance" in capsys.readouterr().out
     assert (tmp_path / "run" / "samples_final.png").exists()
@@ -694,7 +684,7 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
             "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--max-steps", "2",
             "--warmup", "1", "--init", str(tmp_path / "run" / "last.pt"), "--imle-weight", "2",
-            "--imle-every", "1", "--eye-weight", "0"]  # fmt: skip
+            "--imle-every", "1"]  # fmt: skip
     assert main(tune) == 0
     tuned = load_checkpoint(tmp_path / "tuned" / "last.pt")
     assert tuned["meta"]["init"]["path"] == str(tmp_path / "run" / "last.pt")
@@ -718,7 +708,7 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
 
     config = GANConfig(size=16, z_dim=16, w_dim=16, mapping_layers=2, g_channels=(32, 16, 8),
                        d_channels=(32, 16, 8), augment="translation,cutout",
-                       mapping_lr_mul=0.1, eye_weight=0.0)  # fmt: skip
+                       mapping_lr_mul=0.1)  # fmt: skip
     plain = TrainConfig(epochs=1, batch_size=8, lr=2e-3, warmup_steps=1)  # Adam's own betas
     result = train_gan(root, tmp_path / "python", plain, config, max_steps=4)
     assert result["meta"]["train_config"] == shipped["meta"]["train_config"]
@@ -762,7 +752,7 @@ def test_oversampling_lists_each_labelled_face_k_times_and_resumes_only_alike(tm
     from fel.checkpoints import load_checkpoint
     from fel.data import CelebA
     from fel.data.synthfaces import write_synthfaces
-    from fel.interface_gan.recipe import OVERSAMPLE, oversampled
+    from fel.interface_gan.recipe import oversampled
 
     root = write_synthfaces(tmp_path / "sf", n=300, seed=2, workers=1, progress=False)
     faces = CelebA(root, split="train", size=16)
@@ -779,20 +769,16 @@ def test_oversampling_lists_each_labelled_face_k_times_and_resumes_only_alike(tm
 
     args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
-            "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--warmup", "1",
-            "--eye-weight", "0"]  # fmt: skip
-    assert main(args + ["--max-steps", "2"]) == 0
+            "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--warmup", "1"]  # fmt: skip
+    assert main(args + ["--max-steps", "2", "--oversample", "Eyeglasses=3"]) == 0
     run = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert run["meta"]["oversample"] == OVERSAMPLE == {"Eyeglasses": 3}  # the recipe's default
+    assert run["meta"]["oversample"] == {"Eyeglasses": 3}
     assert run["meta"]["train_images"] == len(faces)  # the data's own count, not the stream's
     capsys.readouterr()
-    assert main(args + ["--max-steps", "3", "--resume", "--oversample", "Eyeglasses=1"]) != 0
+    assert main(args + ["--max-steps", "3", "--resume"]) != 0
     assert "trained with oversampling {'Eyeglasses': 3}" in capsys.readouterr().err
     assert main(args + ["--max-steps", "3", "--resume", "--oversample", "Eyeglasses=3"]) == 0
     assert load_checkpoint(tmp_path / "run" / "last.pt")["meta"]["step"] == 3
-    plain = ["--out", str(tmp_path / "plain"), "--max-steps", "1", "--oversample", "Eyeglasses=1"]
-    assert main(args + plain) == 0  # K = 1 turns it off; resuming with none is the same
-    assert main(args + plain[:2] + ["--max-steps", "2", "--resume", "--oversample", "Bangs=1"]) == 0
     with pytest.raises(SystemExit):
         main(args + ["--oversample", "Eyeglasses"])
     assert "expected ATTR=K" in capsys.readouterr().err
