@@ -310,7 +310,7 @@ def _bench_coverage(args: argparse.Namespace) -> None:
     from fel.bench import bench_coverage
 
     bench_coverage(args.checkpoints, root=args.root, n=args.n, raw=args.raw, why=args.why,
-                   split=args.split, seed=args.seed)  # fmt: skip
+                   split=args.split, seed=args.seed, edits=args.edits)  # fmt: skip
 
 
 def _bench_faces(args: argparse.Namespace) -> None:
@@ -492,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     bcover.add_argument("--why", action="store_true",
                         help="for each run's last.pt: has its discriminator noticed each "
                         "missing mode, and can its generator draw it at all (W inversion)?")  # fmt: skip
+    bcover.add_argument("--edits", action="store_true",
+                        help="also: can InterfaceGAN still edit each generator? The rise of each "
+                        "expression along its boundary in W at 2 and 4 sigma (about 30 s each)")  # fmt: skip
     bcover.set_defaults(run=_bench_coverage)
     bfaces = bench_cmds.add_parser(
         "faces",

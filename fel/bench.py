@@ -392,7 +392,7 @@ GOAL_RATIO = 0.5  # each attribute drawn at least this share of its rate in the 
 
 def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
                    n: int = 1000, raw: bool = False, why: bool = False, split: str = "test",
-                   seed: int = 0) -> str:  # fmt: skip
+                   seed: int = 0, edits: bool = False) -> str:  # fmt: skip
     """What the GAN draws against what the data has (goal: each attribute at >= 0.5x its rate
     in the data), and its Fréchet distance, for the shipped generator and each of
     ``checkpoints`` (exported files or runs' ``last.pt``): :func:`fel.interface_gan.recipe.coverage`
@@ -405,7 +405,10 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
     the trained generator's own weights under their moving average,
     which is what ships. With ``why``, a second table asks each of ``checkpoints`` (runs'
     ``last.pt``) why (:func:`fel.interface_gan.recipe.why_dropped`): has D noticed the mode is
-    missing, and can the generator draw it at all?"""
+    missing, and can the generator draw it at all? With ``edits``, a table asks each generator
+    whether InterfaceGAN can still edit it (goal 2 needs each expression at +0.5 within 4 sigma;
+    a generator that draws every mode but keeps its expressions off any line in W meets goal 3
+    and breaks the course): :func:`_edits_in_w`."""
 
     import fel
     from fel.checkpoints import resolve_checkpoint
@@ -461,6 +464,8 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
         ["generator", "FD", *(f"{a} (generated / data)" for a in COVERAGE_ATTRIBUTES),
          f"short of the goal (< {GOAL_RATIO}x, FD >= {GOAL_FD})"], rows,
     )  # fmt: skip
+    if edits:
+        text += "\n" + _edits_in_w(generators, predictor, seed)
     if not runs:
         return text
     start, rows, invert, steps = time.perf_counter(), [], 12, 300
@@ -481,6 +486,51 @@ def bench_coverage(checkpoints: Sequence[Path] = (), root: Path | None = None,
         f"{time.perf_counter() - start:.0f} s",
         ["run", *(f"{a} (D gap / {'eye gap / ' if eyes else ''}drawable)"
                   for a in COVERAGE_ATTRIBUTES)], rows,
+    )  # fmt: skip
+
+
+#: ``bench coverage --edits``: samples behind each boundary, fresh faces per edit, steps (sigma).
+EDIT_CODES, EDIT_FACES, EDIT_STEPS = 4096, 96, (1.0, 2.0, 4.0)
+
+
+def _edits_in_w(generators, predictor, seed: int) -> str:
+    """The table of ``bench coverage --edits``: for each (path, is_raw, generator), the mean rise
+    of P(target) when up to :data:`EDIT_FACES` fresh faces lacking each expression (W samples,
+    seed ``seed + 1``, P < 0.3 at psi 0.7) move 2 and 4 sigma along its InterfaceGAN boundary
+    in W (:func:`fel.edit.gan_directions`, :data:`EDIT_CODES` samples), as ``bench edits``
+    measures a shipped generator, and the expressions short of goal 2's +0.5 within 4 sigma."""
+    import torch
+
+    from fel.comparison import lacking, sweep_edit
+    from fel.directions import spread
+    from fel.edit import gan_directions
+
+    start, rows = time.perf_counter(), []
+    for path, is_raw, generator in generators:
+        found = gan_directions(generator, EXPRESSIONS, predictor, EDIT_CODES, progress=False)
+        model, codes = found.model, found.codes
+        device = next(model.parameters()).device
+        fresh = model.sample_latent(
+            4 * EDIT_FACES, generator=torch.Generator().manual_seed(seed + 1)
+        )
+        with torch.no_grad():
+            images = torch.cat([model.decode(c.to(device)).float().cpu() for c in fresh.split(128)])
+        cells, short = [], []
+        for target, direction in found.directions.items():
+            chosen = lacking(predictor, images, target)[:EDIT_FACES]
+            sweep = sweep_edit(model, predictor, fresh[chosen].cpu(), direction, target,
+                               spread(codes, direction), steps=EDIT_STEPS)  # fmt: skip
+            change = dict(zip(sweep.steps, sweep.change))
+            cells.append(f"{change[2.0]:+.2f} / {change[4.0]:+.2f} ({len(chosen)})")
+            short += [] if sweep.reach is not None else [target]
+        which = ", raw G" if is_raw else ""
+        rows.append([f"{_shown(path)}{which} (step {generator.meta.get('step', '?')})", *cells,
+                     ", ".join(short) or "none"])  # fmt: skip
+    return print_table(
+        f"editable in W? mean rise of P(target) at 2 σ / 4 σ along InterfaceGAN's boundary "
+        f"({EDIT_CODES} samples at psi 0.7), over (n) fresh faces lacking it (seed {seed + 1}); "
+        f"{time.perf_counter() - start:.0f} s",
+        ["generator", *EXPRESSIONS, "short of +0.5 within 4 σ (goal 2)"], rows,
     )  # fmt: skip
 
 

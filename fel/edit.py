@@ -120,6 +120,26 @@ class FamilyDirections:
         return FamilyDirections(self.model, self.codes, directions)
 
 
+def gan_directions(generator, attributes: Sequence[str], predictor, n_codes: int = 2000,
+                   progress: bool = True) -> FamilyDirections:  # fmt: skip
+    """InterfaceGAN's boundaries in W of ``generator`` (a :class:`fel.interface_gan.Generator`,
+    whose ``truncation`` this sets to :data:`GAN_PSI`): the SVC boundary of each of
+    ``attributes`` (checked) fitted to ``n_codes`` samples (seed 0) scored by ``predictor`` at
+    that psi. The model is the generator seen from W."""
+    from fel.directions import train_boundary
+    from fel.interface_gan.boundaries import sample_and_score
+
+    names = [check_attribute(a, predictor.attr_names) for a in attributes]
+    generator.truncation = GAN_PSI
+    data = sample_and_score(generator, predictor, n=n_codes, psi=GAN_PSI, seed=0,
+                            progress=progress)  # fmt: skip
+    directions = {
+        a: train_boundary(data["w"], data["scores"][:, predictor.attr_names.index(a)])[0]
+        for a in names
+    }
+    return FamilyDirections(generator.w_space(), data["w"], directions)
+
+
 def family_directions(family: str, attributes: Sequence[str], root: str | os.PathLike | None = None,
                       n_codes: int = 2000, device=None, predictor=None,
                       progress: bool = True) -> FamilyDirections:  # fmt: skip
@@ -133,7 +153,7 @@ def family_directions(family: str, attributes: Sequence[str], root: str | os.Pat
         n_codes: training faces encoded (VAE, Glow) or faces generated and scored (GAN).
         predictor: the attribute predictor that labels the GAN's faces (default: the course's).
     """
-    from fel.directions import balanced_mean_difference, mean_difference, train_boundary
+    from fel.directions import balanced_mean_difference, mean_difference
 
     if family not in FAMILIES:
         raise ValueError(f"unknown model {family!r}; choose one of {', '.join(FAMILIES)}")
@@ -141,19 +161,9 @@ def family_directions(family: str, attributes: Sequence[str], root: str | os.Pat
     if family == "gan":
         from fel.classifier import load_pretrained as load_classifier
         from fel.interface_gan import load_pretrained
-        from fel.interface_gan.boundaries import sample_and_score
 
         predictor = predictor or load_classifier(device)
-        names = [check_attribute(a, predictor.attr_names) for a in attributes]
-        generator = load_pretrained(device)
-        generator.truncation = GAN_PSI
-        data = sample_and_score(generator, predictor, n=n_codes, psi=GAN_PSI, seed=0,
-                                progress=progress)  # fmt: skip
-        directions = {
-            a: train_boundary(data["w"], data["scores"][:, predictor.attr_names.index(a)])[0]
-            for a in names
-        }
-        return FamilyDirections(generator.w_space(), data["w"], directions)
+        return gan_directions(load_pretrained(device), attributes, predictor, n_codes, progress)
     from fel.codes import encode_all
     from fel.data import CelebA, default_root
 

@@ -665,9 +665,17 @@ def test_train_export_load_round_trip_through_the_cli(tmp_path, capsys):
     assert "FD >= 15.8" in table  # 4 steps of training are far from the goal, and it says so
     # choosing among copies: other faces and other codes than the ones the choice is reported on
     assert main(["bench", "coverage", "--root", str(root), "--n", "40", "--split", "valid",
-                 "--seed", "1", str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
+                 "--seed", "1", "--edits", str(tmp_path / "run" / "last.pt")]) == 0  # fmt: skip
     chosen_on = capsys.readouterr().out
     assert "(seed 1) against 40 valid faces" in chosen_on
+    # can InterfaceGAN still edit it? The shipped generator smiles and opens its mouth along its
+    # boundaries in W (+0.84 and +0.91 at 2 sigma, measured), and draws no narrow eyes to edit
+    edits = chosen_on.split("editable in W?")[1]
+    shipped_row = next(line for line in edits.splitlines() if "gan.pt" in line)
+    assert shipped_row.rstrip(" |").endswith("| Narrow_Eyes")
+    smile, narrow = (float(cell.split("/")[0]) for cell in shipped_row.split("|")[2:4])
+    assert smile > 0.5 and abs(narrow) < 0.1
+    assert "last.pt (step 4)" in edits  # the tiny run's row too
 
     def run_row(text):  # the run's row of the first table: its FD and rates
         return next(line for line in text.splitlines() if "last.pt (step 4) " in line)
