@@ -695,7 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="fine-tune: start from another run's last.pt (same data and architecture) with a "
-        "fresh optimiser",
+        "fresh optimiser; or from an exported generator such as the shipped gan.pt, whose "
+        "critics then start fresh",
     )
     course = train_cmds.add_parser(
         "course",

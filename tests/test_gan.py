@@ -435,10 +435,25 @@ def test_fine_tuning_starts_from_a_run_of_the_same_data_only(tmp_path):
     other = {**seen, "dataset": "CelebA", "fingerprint": "bbbb"}
     with pytest.raises(DataMismatchError, match=r"last\.pt was trained on SynthFaces.*CelebA"):
         start_from(GAN(TINY), last, other)
-    export({"model": load_checkpoint(last)["model"], "config": TINY.__dict__, "meta": {}},
-           tmp_path / "gan.pt")  # fmt: skip
-    with pytest.raises(ValueError, match=r"gan\.pt holds a generator alone"):
-        start_from(GAN(TINY), tmp_path / "gan.pt", seen)
+    # an exported generator (its average alone): G and the average start from it, D afresh
+    run = load_checkpoint(last)["model"]
+    exported = tmp_path / "gan.pt"
+    export({"model": run, "config": TINY.__dict__, "meta": {"data": seen, "step": 3}}, exported)
+    torch.manual_seed(1)
+    tuned = GAN(TINY)
+    own = {k: v.clone() for k, v in tuned.state_dict().items()}
+    record = start_from(tuned, exported, dict(seen))
+    assert record["critics"] == "fresh" and record["step"] == 3
+    for key, value in tuned.state_dict().items():
+        net, _, name = key.partition(".")
+        if net in ("generator", "generator_ema"):  # both from the average, to fp16's precision
+            torch.testing.assert_close(value, run[f"generator_ema.{name}"], atol=2e-3, rtol=2e-3)
+        else:  # the critics and the step counter: the new model's own
+            torch.testing.assert_close(value, own[key], msg=key)
+    assert not torch.equal(tuned.state_dict()["discriminator.out.weight"],
+                           run["discriminator.out.weight"])  # fmt: skip
+    with pytest.raises(DataMismatchError, match="CelebA"):
+        start_from(GAN(TINY), exported, other)
     wider = GANConfig(**{**TINY.__dict__, "g_channels": (32, 32, 8)})
     with pytest.raises(Exception, match="shape"):
         start_from(GAN(wider), last, seen)

@@ -360,30 +360,46 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
                load_weights: bool = True) -> dict[str, Any]:  # fmt: skip
     """Load another run's whole GAN (both networks, the average, ``w_avg`` and the step that
     sets the average's decay) into ``model``, refusing a run on other ``data`` (a
-    :func:`fel.data.fingerprint.data_fingerprint` record) and an exported file, which holds the
-    average alone. The eye critic is part of the objective, not of the networks fine-tuned: one
-    that ``model`` has and the run lacks starts fresh, and one that the run has and ``model``
-    lacks is left behind. Returns what the new run records as ``meta["init"]``: the file, its
-    step, config and training settings, and its own ``init`` (None for a run from scratch), so
-    that a chain of fine-tunes records every stage. ``load_weights=False`` only checks and
-    describes (a resumed fine-tune, whose own ``last.pt`` already holds the weights).
+    :func:`fel.data.fingerprint.data_fingerprint` record). The eye critic is part of the
+    objective, not of the networks fine-tuned: one that ``model`` has and the run lacks starts
+    fresh, and one that the run has and ``model`` lacks is left behind.
+
+    ``path`` may also be an exported generator (``--export``, the shipped ``gan.pt``), which holds
+    the average alone: it becomes both the generator and its average, and every critic starts
+    fresh (``model``'s own initial weights), at step 0.
+
+    Returns what the new run records as ``meta["init"]``: the file, its step, config and
+    training settings, its own ``init`` (None for a run from scratch), so that a chain of
+    fine-tunes records every stage, and ``critics``: ``"fresh"`` for an exported file, else
+    ``"loaded"``. ``load_weights=False`` only checks and describes (a resumed fine-tune, whose
+    own ``last.pt`` already holds the weights).
     """
     from fel.training import check_same_data
 
     path = Path(path)
-    state = _whole_gan(path)
+    state = load_checkpoint(path)
+    whole = any(k.startswith("discriminator.") for k in state["model"])
     check_same_data(state["meta"].get("data"), data, path, "fine-tuning it",
                     "Start from a run on the data in use, or train from scratch.")  # fmt: skip
     if load_weights:
-        critic = "eye_discriminator."
         own = model.state_dict()
-        weights = {k: v for k, v in state["model"].items()
-                   if not k.startswith(critic) or k in own}  # fmt: skip
-        fresh = {k: v for k, v in own.items() if k.startswith(critic) and k not in weights}
+        if whole:
+            critic = "eye_discriminator."
+            weights = {k: v for k, v in state["model"].items()
+                       if not k.startswith(critic) or k in own}  # fmt: skip
+            fresh = {k: v for k, v in own.items() if k.startswith(critic) and k not in weights}
+        else:  # an exported average: G and its average both start from it, the critics fresh
+            exported = {k: v.to(own[f"generator.{k}"].dtype) if v.is_floating_point() else v
+                        for k, v in state["model"].items() if f"generator.{k}" in own}  # fmt: skip
+            weights = {f"{net}.{k}": v for net in ("generator", "generator_ema")
+                       for k, v in exported.items()}  # fmt: skip
+            weights.update({k: v for k, v in state["model"].items() if f"generator.{k}" not in own})
+            fresh = {k: v for k, v in own.items() if not k.startswith("generator")}
         load_state(model, {**weights, **fresh}, str(path))
     meta = state["meta"]
     return {"path": str(path), "step": meta.get("step"), "config": state["config"],
-            "train_config": meta.get("train_config"), "init": meta.get("init")}  # fmt: skip
+            "train_config": meta.get("train_config"), "init": meta.get("init"),
+            "critics": "loaded" if whole else "fresh"}  # fmt: skip
 
 
 def export(payload: dict[str, Any], path: str | os.PathLike) -> Path:
