@@ -785,7 +785,7 @@ def test_oversampling_lists_each_labelled_face_k_times_and_resumes_only_alike(tm
     listed = Counter(oversampled(faces, {"Eyeglasses": 3, "Wearing_Hat": 2}).indices)
     for i in range(len(faces)):  # the larger count wins where a face has both
         assert listed[i] == (3 if glasses[i] else 2 if hats[i] else 1), i
-    with pytest.raises(ValueError, match="did you mean Eyeglasses"):
+    with pytest.raises(KeyError, match="did you mean 'Eyeglasses'"):
         oversampled(faces, {"Eyeglass": 3})
     with pytest.raises(ValueError, match="whole numbers >= 1"):
         oversampled(faces, {"Eyeglasses": 0})
@@ -793,9 +793,9 @@ def test_oversampling_lists_each_labelled_face_k_times_and_resumes_only_alike(tm
     args = ["train", "gan", "--root", str(root), "--out", str(tmp_path / "run"), "--size", "16",
             "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2", "--g-channels", "32,16,8",
             "--d-channels", "32,16,8", "--batch-size", "8", "--epochs", "1", "--warmup", "1"]  # fmt: skip
-    assert main(args + ["--max-steps", "2", "--oversample", "Eyeglasses=3"]) == 0
+    assert main(args + ["--max-steps", "2", "--oversample", "eyeglasses=3"]) == 0
     run = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert run["meta"]["oversample"] == {"Eyeglasses": 3}
+    assert run["meta"]["oversample"] == {"Eyeglasses": 3}  # recorded by its own name
     assert run["meta"]["train_images"] == len(faces)  # the data's own count, not the stream's
     capsys.readouterr()
     assert main(args + ["--max-steps", "3", "--resume"]) != 0

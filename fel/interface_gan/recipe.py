@@ -265,6 +265,7 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     """
     from fel.classifier import load_pretrained as load_classifier
     from fel.data import CelebA
+    from fel.data.attributes import check_attribute
     from fel.training import data_meta, is_main_process, train
 
     train_config = replace(train_config, **GAN_OPTIMISATION)
@@ -281,7 +282,8 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
     reals = train_faces
     if oversample:
         reals = oversampled(train_faces, oversample)
-        meta["oversample"] = dict(oversample)
+        meta["oversample"] = {check_attribute(a, train_faces.attr_names): k
+                              for a, k in oversample.items()}  # fmt: skip
     if resume:
         _check_same_oversampling(out / "last.pt", meta.get("oversample"))
     if init is not None:
@@ -306,15 +308,13 @@ def train_gan(root: str | os.PathLike, out: str | os.PathLike, train_config: Tra
 def oversampled(faces, counts: dict[str, int]) -> Dataset:
     """``faces`` (a :class:`fel.data.CelebA`) with every face labelled with attribute ``a``
     listed ``counts[a]`` times (a face with two such attributes, the larger count), in index
-    order: a ``Subset`` of len(faces) + the extra copies."""
-    import difflib
+    order: a ``Subset`` of len(faces) + the extra copies. A name that is not one of the faces'
+    attributes raises a KeyError naming the close ones."""
+    from fel.data.attributes import check_attribute
 
     repeats = torch.ones(len(faces), dtype=torch.long)
     for name, k in counts.items():
-        if name not in faces.attr_names:
-            close = difflib.get_close_matches(name, faces.attr_names, n=3)
-            raise ValueError(f"cannot oversample {name!r}: not an attribute of {faces.root}"
-                             + (f"; did you mean {', '.join(close)}?" if close else ""))  # fmt: skip
+        name = check_attribute(name, faces.attr_names)
         if int(k) != k or k < 1:
             raise ValueError(f"oversampling counts are whole numbers >= 1, got {name}={k}")
         has = faces.labels[:, faces.attr_names.index(name)].bool()
