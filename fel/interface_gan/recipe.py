@@ -389,11 +389,9 @@ def start_from(model: GAN, path: str | os.PathLike, data: dict | None,
                        if not k.startswith(critic) or k in own}  # fmt: skip
             fresh = {k: v for k, v in own.items() if k.startswith(critic) and k not in weights}
         else:  # an exported average: G and its average both start from it, the critics fresh
-            exported = {k: v.to(own[f"generator.{k}"].dtype) if v.is_floating_point() else v
-                        for k, v in state["model"].items() if f"generator.{k}" in own}  # fmt: skip
+            # (load_state casts the fp16 export to the model's dtypes)
             weights = {f"{net}.{k}": v for net in ("generator", "generator_ema")
-                       for k, v in exported.items()}  # fmt: skip
-            weights.update({k: v for k, v in state["model"].items() if f"generator.{k}" not in own})
+                       for k, v in state["model"].items()}  # fmt: skip
             fresh = {k: v for k, v in own.items() if not k.startswith("generator")}
         load_state(model, {**weights, **fresh}, str(path))
     meta = state["meta"]
